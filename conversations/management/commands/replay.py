@@ -1,0 +1,30 @@
+"""``manage.py replay SESSION [--json]``: print a stored session's events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from conversations import eventstore
+
+from ._output import describe, event_json_line
+
+
+class Command(BaseCommand):
+    help = "Print every stored event of a session, in order."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("session")
+        parser.add_argument("--json", action="store_true", help="one JSON object per line")
+        parser.add_argument("--after", type=int, default=0, help="start after this sequence number")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        try:
+            exists = eventstore.session_exists(opts["session"])
+        except Exception:  # a malformed id
+            exists = False
+        if not exists:
+            raise CommandError(f"session {opts['session']!r} does not exist")
+        for event in eventstore.read(opts["session"], after_seq=opts["after"]):
+            self.stdout.write(event_json_line(event) if opts["json"] else describe(event))

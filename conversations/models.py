@@ -1,0 +1,100 @@
+"""Storage of sessions: the append-only event log, and the transcript projection.
+
+The log (``Session`` + ``StoredEvent``) is the source of truth. ``TranscriptTurn`` and
+``TranscriptSentence`` are a projection of it that can be dropped and rebuilt at any
+time (``manage.py rebuild_transcripts``). Writes go through ``conversations.eventstore``
+and ``conversations.services``, never through these models directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Session(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    title = models.CharField(max_length=200, blank=True)
+    # The sequence number of the last stored event; the optimistic-concurrency
+    # guard (an append updates it only if it still has the expected value).
+    head_seq = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title or str(self.id)
+
+
+class StoredEvent(models.Model):
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    event_id = models.UUIDField(unique=True)
+    type = models.CharField(max_length=64)
+    version = models.PositiveSmallIntegerField()
+    data = models.JSONField()
+    ts = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "seq"]
+        constraints = [
+            # The database itself refuses a second event at the same position.
+            models.UniqueConstraint(fields=["session", "seq"], name="unique_event_seq_per_session"),
+        ]
+        indexes = [models.Index(fields=["session", "type"])]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.seq} {self.type}"
+
+
+class TranscriptTurn(models.Model):
+    """One user message and the assistant's reply (projection)."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="turns")
+    turn_id = models.CharField(max_length=64, unique=True)
+    number = models.PositiveIntegerField()  # 1-based within the session
+    user_text = models.TextField()
+    mode = models.CharField(max_length=16, default="llm")
+    started_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=32, blank=True)
+    llm_engine = models.CharField(max_length=64, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    failures = models.JSONField(default=list, blank=True)
+    last_seq = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["session", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "number"], name="unique_turn_number"),
+        ]
+
+
+class TranscriptSentence(models.Model):
+    """One sentence of a reply with its artifacts (projection)."""
+
+    turn = models.ForeignKey(TranscriptTurn, on_delete=models.CASCADE, related_name="sentences")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    action = models.CharField(max_length=64, blank=True)
+    emotion = models.CharField(max_length=16, blank=True)
+    emotion_scores = models.JSONField(default=dict, blank=True)
+    spoken_text = models.TextField(blank=True)
+    audio_name = models.CharField(max_length=255, blank=True)
+    audio_sha256 = models.CharField(max_length=64, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    tts_engine = models.CharField(max_length=64, blank=True)
+    lipsync_generator = models.CharField(max_length=64, blank=True)
+    cue_count = models.PositiveIntegerField(default=0)
+    motion_preset = models.CharField(max_length=64, blank=True)
+    motion_preset_version = models.PositiveIntegerField(null=True, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    failures = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["turn", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["turn", "index"], name="unique_sentence_index"),
+        ]

@@ -1,0 +1,81 @@
+"""Sending stage tasks: to Celery's broker, or to in-process queues in the embedded mode.
+
+The in-process mode runs the very same Celery task objects (``task.apply``) on one
+thread per queue (llm, gpu, cpu), mirroring one worker per queue: work on a queue is
+done in order, and the LLM keeps streaming while the other queues synthesize.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+log = logging.getLogger("avatar.dispatch")
+
+_executors: dict[str, ThreadPoolExecutor] = {}
+_lock = threading.Lock()
+
+
+def _queue_of(task_name: str) -> str:
+    from avatar_project.celery import app
+
+    route = app.conf.task_routes.get(task_name, {})
+    return str(route.get("queue", app.conf.task_default_queue))
+
+
+def _executor(queue: str) -> ThreadPoolExecutor:
+    with _lock:
+        if queue not in _executors:
+            _executors[queue] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"queue-{queue}")
+        return _executors[queue]
+
+
+def _run_in_process(task_name: str, args: tuple[Any, ...]) -> None:
+    from avatar_project.celery import app
+
+    close_old_connections()
+    try:
+        result = app.tasks[task_name].apply(args=args)
+        if result.failed():
+            log.error("task %s%r failed:\n%s", task_name, args, result.traceback)
+    finally:
+        close_old_connections()
+
+
+def send(task_name: str, *args: Any) -> Future[None] | None:
+    """Queue one task; the time of sending is appended so the task can measure its wait."""
+    args = (*args, time.time())
+    if settings.AVATAR_TASK_MODE == "in-process":
+        return _executor(_queue_of(task_name)).submit(_run_in_process, task_name, args)
+    from avatar_project.celery import app
+
+    app.send_task(task_name, args=args)
+    return None
+
+
+def send_on_commit(task_name: str, *args: Any) -> None:
+    """Queue the task once the current transaction commits (never for a rolled back write)."""
+    transaction.on_commit(lambda: send(task_name, *args))
+
+
+def wait_idle(timeout: float = 60.0) -> bool:
+    """In-process mode: wait until every queue is empty (for tests and the CLI)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for executor in list(_executors.values()):
+            marker = executor.submit(lambda: None)
+            try:
+                marker.result(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return False
+            busy = busy or executor._work_queue.qsize() > 0
+        if not busy:
+            return True
+    return False

@@ -1,0 +1,89 @@
+"""Engine factory: stage name + configured engine name -> a ready engine instance.
+
+Engines are imported lazily (heavy dependencies load only when used) and kept per
+process, so a worker loads each model once.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .config import StageConfig, stage_config
+from .interfaces import Availability
+
+log = logging.getLogger("avatar.factory")
+
+# stage -> engine name -> "module:Class". Add an engine here and name it in the config.
+REGISTRY: dict[str, dict[str, str]] = {
+    "llm": {"llamacpp": "synthesis.engines.llm.llamacpp:LlamaCppLLM"},
+    "sentiment": {
+        "e5-centroids": "synthesis.engines.sentiment.e5:E5CentroidSentiment",
+        "rules": "synthesis.engines.sentiment.e5:RuleSentiment",
+    },
+    "tts": {
+        "festival": "synthesis.engines.tts.festival:FestivalTTS",
+        "espeak-ng": "synthesis.engines.tts.espeak:EspeakTTS",
+    },
+    "lipsync": {
+        "phonemes": "synthesis.engines.lipsync.phonemes:PhonemeLipSync",
+        "aligner": "synthesis.engines.lipsync.aligner:TextAudioAligner",
+    },
+    "motion": {"presets": "animation.motion:PresetMotionGenerator"},
+}
+
+
+class UnknownEngine(Exception):
+    pass
+
+
+def engine_class(stage: str, name: str) -> Any:
+    try:
+        target = REGISTRY[stage][name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY.get(stage, {})))
+        raise UnknownEngine(f"no {stage} engine named {name!r} (known: {known})") from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def availability(stage: str, name: str) -> Availability:
+    try:
+        return engine_class(stage, name).availability()  # type: ignore[no-any-return]
+    except UnknownEngine as exc:
+        return Availability(False, str(exc))
+    except ImportError as exc:
+        return Availability(False, f"cannot import: {exc}")
+
+
+@functools.cache
+def _instance(stage: str, name: str, options_json: str) -> Any:
+    return engine_class(stage, name)(**json.loads(options_json))
+
+
+def get_engine(stage: str, name: str, config: StageConfig | None = None) -> Any:
+    """The process-wide instance of one engine, built with its configured options.
+
+    Options in the config apply to the configured engine only; fallbacks run with
+    their defaults.
+    """
+    config = config or stage_config(stage)
+    options = dict(config.options) if name == config.engine else {}
+    return _instance(stage, name, json.dumps(options, sort_keys=True))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    availability: Availability
+
+
+def candidates(stage: str) -> Iterator[Candidate]:
+    """The stage's engines in order of preference, each with whether it can run here."""
+    for name in stage_config(stage).engines:
+        yield Candidate(name, availability(stage, name))
