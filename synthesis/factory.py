@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import json
 import logging
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ REGISTRY: dict[str, dict[str, str]] = {
     "llm": {"llamacpp": "synthesis.engines.llm.llamacpp:LlamaCppLLM"},
     "sentiment": {
         "e5-centroids": "synthesis.engines.sentiment.e5:E5CentroidSentiment",
-        "rules": "synthesis.engines.sentiment.e5:RuleSentiment",
+        "rules": "synthesis.engines.sentiment.rules:RuleSentiment",
     },
     "tts": {
         "festival": "synthesis.engines.tts.festival:FestivalTTS",
@@ -52,13 +53,23 @@ def engine_class(stage: str, name: str) -> Any:
     return getattr(importlib.import_module(module), cls)
 
 
-def availability(stage: str, name: str) -> Availability:
+def _options(stage: str, name: str, config: StageConfig | None) -> dict[str, Any]:
+    """Options in the config apply to the configured engine only; fallbacks run with defaults."""
+    config = config or stage_config(stage)
+    return dict(config.options) if name == config.engine else {}
+
+
+def availability(stage: str, name: str, config: StageConfig | None = None) -> Availability:
+    """Whether the engine can run here with its configured options (e.g. a binary's path)."""
     try:
-        return engine_class(stage, name).availability()  # type: ignore[no-any-return]
+        check = engine_class(stage, name).availability
     except UnknownEngine as exc:
         return Availability(False, str(exc))
     except ImportError as exc:
         return Availability(False, f"cannot import: {exc}")
+    accepted = inspect.signature(check).parameters
+    options = {k: v for k, v in _options(stage, name, config).items() if k in accepted}
+    return check(**options)  # type: ignore[no-any-return]
 
 
 @functools.cache
@@ -67,14 +78,8 @@ def _instance(stage: str, name: str, options_json: str) -> Any:
 
 
 def get_engine(stage: str, name: str, config: StageConfig | None = None) -> Any:
-    """The process-wide instance of one engine, built with its configured options.
-
-    Options in the config apply to the configured engine only; fallbacks run with
-    their defaults.
-    """
-    config = config or stage_config(stage)
-    options = dict(config.options) if name == config.engine else {}
-    return _instance(stage, name, json.dumps(options, sort_keys=True))
+    """The process-wide instance of one engine, built with its configured options."""
+    return _instance(stage, name, json.dumps(_options(stage, name, config), sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -85,5 +90,6 @@ class Candidate:
 
 def candidates(stage: str) -> Iterator[Candidate]:
     """The stage's engines in order of preference, each with whether it can run here."""
-    for name in stage_config(stage).engines:
-        yield Candidate(name, availability(stage, name))
+    config = stage_config(stage)
+    for name in config.engines:
+        yield Candidate(name, availability(stage, name, config))

@@ -371,6 +371,12 @@ def _sentence_duration_s(events: list[RecordedEvent], index: int) -> float:
     return max(1.0, len(_sentence_text(events, index)) / 14)
 
 
+def _previous_idle_phase(events: list[RecordedEvent], index: int) -> float:
+    """Where the previous sentence left the idle loop, so breathing runs on without a jump."""
+    previous = selectors.sentence_event(events, "MotionPlanned", index - 1) if index else None
+    return 0.0 if previous is None else float(previous.data["keyframes"].get("idle_phase_end", 0.0))
+
+
 def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
     clock = StageClock(enqueued_at)
     events = _sentence_context(session_id, turn_id, index, "MotionPlanned")
@@ -382,16 +388,20 @@ def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float) -
     emotion = None if sentiment is None else sentiment.data["label"]
     action = None if sentence is None else sentence.data.get("action")
     duration = _sentence_duration_s(events, index)
+    idle_phase = _previous_idle_phase(events, index)
     attempt = run_engines(
-        "motion", lambda e: e.plan(emotion, action, duration),
+        "motion", lambda e: e.plan(emotion, action, duration, idle_phase=idle_phase),
         session_id=session_id, turn_id=turn_id, index=index, degraded="idle",
     )
     if attempt.engine is None:
-        preset, version, keyframes, layers = "idle", 0, {"duration": duration, "tracks": []}, []
+        preset, version, layers = "idle", 0, []
+        keyframes: dict[str, Any] = {"duration": duration, "tracks": []}
     else:
-        plan = attempt.result
-        preset, version, layers = plan.preset, plan.preset_version, list(plan.layers)
-        keyframes = {"duration": plan.duration, "tracks": list(plan.tracks)}
+        plan = attempt.result.to_dict()
+        preset, version, layers = plan["preset"], plan["version"] or 0, plan["layers"]
+        keyframes = {
+            k: plan[k] for k in ("duration", "fps", "interpolation", "tracks", "idle_phase_end", "emotion", "action")
+        }
     event = MotionPlanned(
         event_id=derived_event_id(session_id, turn_id, index, "motion"),
         turn_id=turn_id, index=index, preset=preset, preset_version=version,
