@@ -12,7 +12,7 @@ class SynthesisConfig(AppConfig):
         from conversations import services
         from conversations.eventstore import RecordedEvent
 
-        from . import dispatch
+        from . import dispatch, tasks  # noqa: F401 - registers the Celery tasks
 
         def start_turn(event: RecordedEvent) -> None:
             dispatch.send("synthesis.generate_reply", str(event.session_id), event.data["turn_id"])

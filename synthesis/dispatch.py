@@ -48,11 +48,18 @@ def _run_in_process(task_name: str, args: tuple[Any, ...]) -> None:
         close_old_connections()
 
 
+def _log_crash(future: Future[None]) -> None:
+    if (exc := future.exception()) is not None:
+        log.error("in-process task crashed", exc_info=exc)
+
+
 def send(task_name: str, *args: Any) -> Future[None] | None:
     """Queue one task; the time of sending is appended so the task can measure its wait."""
     args = (*args, time.time())
     if settings.AVATAR_TASK_MODE == "in-process":
-        return _executor(_queue_of(task_name)).submit(_run_in_process, task_name, args)
+        future = _executor(_queue_of(task_name)).submit(_run_in_process, task_name, args)
+        future.add_done_callback(_log_crash)
+        return future
     from avatar_project.celery import app
 
     app.send_task(task_name, args=args)

@@ -13,6 +13,8 @@ from conversations.domain.events import SentenceGenerated, SessionStarted, UserM
 from conversations.eventstore import ConcurrencyError, DuplicateEventConflict, SessionNotFound
 from conversations.models import StoredEvent
 
+pytestmark = pytest.mark.store
+
 
 def _sentence(turn: str, index: int, **kw: object) -> SentenceGenerated:
     return SentenceGenerated(turn_id=turn, index=index, text=f"Предложение {index}.", **kw)  # type: ignore[arg-type]
@@ -126,7 +128,7 @@ def test_retrying_appends_from_many_threads_stay_gapless() -> None:
         try:
             for i in range(5):
                 eventstore.append_retrying(session_id, [_sentence(f"w{worker}", i)])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

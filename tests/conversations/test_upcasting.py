@@ -11,6 +11,8 @@ from conversations.domain.events import SentimentAnalyzed
 from conversations.domain.upcasting import upcast
 from conversations.models import StoredEvent
 
+pytestmark = pytest.mark.store
+
 # Exactly what version 1 of SentimentAnalyzed stored (one label and its score).
 STORED_V1 = {"turn_id": "t1", "index": 0, "label": "happy", "score": 0.7, "timing": {}}
 

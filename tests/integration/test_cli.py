@@ -1,0 +1,81 @@
+"""The command line as a user runs it: a separate process on a fresh installation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from django.conf import settings
+
+from conversations.domain.schemas import DATA_SCHEMAS, ENVELOPE_SCHEMA
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def manage(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    home = tmp_path_factory.mktemp("avatar-home")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "AVATAR_TASK_MODE")}
+    env |= {"AVATAR_HOME": str(home), "AVATAR_MODELS_DIR": str(settings.AVATAR_MODELS_DIR)}
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=env, capture_output=True, text=True, timeout=300, cwd=ROOT,
+        )
+        if check:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    run("migrate", "--noinput", "-v", "0")
+    return run
+
+
+def _lines(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_say_speak_json_prints_every_event_of_the_turn(manage: Any) -> None:
+    out = manage("say", "--speak", "--json", "Здравствуйте! Сегодня 12.05.2024, и это среда.").stdout
+    events = _lines(out)
+    for e in events:
+        jsonschema.validate(e, ENVELOPE_SCHEMA)
+    assert events[0]["type"] == "UserMessageReceived" and events[-1]["type"] == "TurnCompleted"
+    speech = [e for e in events if e["type"] == "SpeechSynthesized"]
+    assert len(speech) == 2
+    for e in speech:
+        path = Path(e["data"]["audio"]["path"])
+        assert path.is_file() and path.read_bytes()[:4] == b"RIFF"
+        del e["data"]["audio"]["path"]
+        jsonschema.validate(e["data"], DATA_SCHEMAS["SpeechSynthesized"])
+    assert "двенадцатое мая" in speech[1]["data"]["spoken_text"]
+
+    replayed = _lines(manage("replay", events[0]["session_id"], "--json").stdout)
+    assert [e["seq"] for e in replayed] == list(range(1, len(replayed) + 1))
+    assert [e["type"] for e in replayed[1:]] == [e["type"] for e in events]
+
+
+def test_say_prints_progress_and_timings(manage: Any) -> None:
+    out = manage("say", "--speak", "Добрый вечер.").stdout
+    assert "ответ: Добрый вечер." in out and "ход завершён" in out
+    assert "первое аудио" in out and "tts" in out
+
+
+@pytest.mark.parametrize("text", ["", "   ", "a\x07b"])
+def test_say_refuses_bad_text_with_a_clear_error(manage: Any, text: str) -> None:
+    proc = manage("say", "--speak", text, check=False)
+    assert proc.returncode != 0
+    assert "empty" in proc.stderr or "control_characters" in proc.stderr
+
+
+def test_replay_of_unknown_session_is_an_error(manage: Any) -> None:
+    proc = manage("replay", "00000000-0000-0000-0000-000000000000", check=False)
+    assert proc.returncode != 0 and "does not exist" in proc.stderr
+    proc = manage("replay", "not-a-uuid", check=False)
+    assert proc.returncode != 0 and "does not exist" in proc.stderr
