@@ -2,17 +2,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from django.conf import settings
-from pytest_django.fixtures import SettingsWrapper
 
 from synthesis import dispatch
 
 
 @pytest.fixture
-def engine_config(tmp_path: Path, settings: SettingsWrapper) -> Iterator[dict[str, dict]]:  # type: ignore[type-arg]
+def engine_config(tmp_path: Path, settings: Any) -> Iterator[dict[str, Any]]:
     """A writable copy of the engine config; call ``apply()`` after changing it."""
     raw = yaml.safe_load(Path(settings.AVATAR_CONFIG_FILE).read_text(encoding="utf-8"))
     path = tmp_path / "models_config.yaml"

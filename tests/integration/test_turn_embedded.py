@@ -33,7 +33,7 @@ def test_spoken_turn_goes_through_every_stage() -> None:
     spoken = next(e for e in events if e.type == "SpeechSynthesized" and e.data["index"] == 1)
     assert not re.search(r"\d", spoken.data["spoken_text"]), spoken.data["spoken_text"]
     assert "пятнадцать" in spoken.data["spoken_text"]
-    assert completed["first_audio_ms"] <= completed["total_ms"]
+    assert 0 < completed["timings"]["first_audio_ms"] <= completed["timings"]["total_ms"]
     seqs = [e.seq for e in eventstore.read(session_id)]
     assert seqs == list(range(1, len(seqs) + 1))
 
@@ -111,16 +111,30 @@ def test_failed_tts_degrades_to_a_text_only_sentence(engine_config: dict[str, An
     assert "MotionPlanned" in types and types[-1] == "TurnCompleted"
 
 
-def test_tts_timeout_falls_back_to_the_next_engine(engine_config: dict[str, Any]) -> None:
-    engine_config["tts"] = {"engine": "festival", "fallbacks": ["espeak-ng"], "timeout_s": 0.001}
+def test_unavailable_tts_falls_back_to_the_next_engine(engine_config: dict[str, Any]) -> None:
+    engine_config["tts"] = {
+        "engine": "festival", "fallbacks": ["espeak-ng"], "timeout_s": 30,
+        "options": {"festival_path": "/nonexistent/festival"},
+    }
     engine_config.apply()
-    _, _, events = _speak("Медленный голос не успеет.")
+    _, _, events = _speak("Запасной голос тоже умеет говорить.")
     failed = next(e.data for e in events if e.type == "StageFailed")
-    assert failed["stage"] == "tts" and failed["engine"] == "festival"
-    assert "Timeout" in failed["error"] and failed["fallback"] == "espeak-ng"
+    assert (failed["stage"], failed["engine"], failed["fallback"]) == ("tts", "festival", "espeak-ng")
+    assert failed["error"].startswith("unavailable:")
     speech = next(e.data for e in events if e.type == "SpeechSynthesized")
     assert speech["engine"] == "espeak-ng"
     assert_complete_turn(events, allow_failures=True)
+
+
+def test_tts_stage_timeout_is_recorded_for_each_engine(engine_config: dict[str, Any]) -> None:
+    engine_config["tts"] = {"engine": "festival", "fallbacks": ["espeak-ng"], "timeout_s": 0.001}
+    engine_config.apply()
+    _, _, events = _speak("Этот голос не успеет ничего сказать за одну миллисекунду.")
+    failed = [e.data for e in events if e.type == "StageFailed"]
+    assert [(f["engine"], f["fallback"]) for f in failed] == [("festival", "espeak-ng"), ("espeak-ng", "text-only")]
+    assert all(f["stage"] == "tts" and "Timeout" in f["error"] for f in failed)
+    assert "SpeechSynthesized" not in [e.type for e in events]
+    assert events[-1].type == "TurnCompleted"
 
 
 @pytest.mark.model

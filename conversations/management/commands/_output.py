@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from conversations.eventstore import RecordedEvent
@@ -32,7 +33,7 @@ def describe(event: RecordedEvent) -> str:
     """One human-readable progress line for an event."""
     d = event.data
     where = f"[{d['index'] + 1}]" if d.get("index") is not None else "   "
-    text = {
+    lines: dict[str, Callable[[], str]] = {
         "SessionStarted": lambda: "сессия начата",
         "UserMessageReceived": lambda: f"вы: {d['text']}",
         "SentenceGenerated": lambda: f"ответ: {d['text']}",
@@ -43,7 +44,8 @@ def describe(event: RecordedEvent) -> str:
         "MotionPlanned": lambda: f"движение: {d['preset']} v{d['preset_version']}",
         "StageFailed": lambda: f"СБОЙ {d['stage']} ({d.get('engine') or '-'}): {d['error']} -> {d['fallback']}",
         "TurnCompleted": lambda: f"ход завершён: {d['sentence_count']} предл.",
-    }.get(event.type, lambda: event.type)()
+    }
+    text = lines.get(event.type, lambda: event.type)()
     return f"#{event.seq:<4} {where} {text}"
 
 
