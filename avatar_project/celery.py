@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from typing import Any
 
 from celery import Celery
+from celery.signals import celeryd_after_setup, worker_process_init
 from kombu import Queue  # type: ignore[attr-defined]
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "avatar_project.settings")
@@ -21,3 +24,22 @@ app.conf.task_routes = {
     "synthesis.plan_motion": {"queue": "cpu"},
 }
 app.autodiscover_tasks()
+
+
+# --- Warm-up: each worker process loads the engines of the queues it consumes -------
+_consumed_queues: list[str] = []
+
+
+@celeryd_after_setup.connect
+def _remember_queues(sender: str, instance: Any, **kwargs: Any) -> None:
+    # Runs in the parent before the pool forks; the children inherit the list.
+    _consumed_queues[:] = list(instance.app.amqp.queues.consume_from)
+
+
+@worker_process_init.connect
+def _warm_up(**kwargs: Any) -> None:
+    from synthesis.warmup import stages_for_queues, warm_up
+
+    # A thread: process init has a short time limit, and loading a model takes seconds.
+    stages = stages_for_queues(_consumed_queues)
+    threading.Thread(target=warm_up, args=(stages,), name="warm-up", daemon=True).start()

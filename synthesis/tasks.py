@@ -14,11 +14,17 @@ from typing import Any
 from celery import shared_task
 
 from . import dispatch, pipeline
-from .config import DEFAULT_TIMEOUTS
+from .config import STAGES, stage_config
 
-# The engines enforce their own deadlines; Celery's limits are the backstop for an
-# engine that hangs anyway (they need the prefork pool, i.e. real workers).
-_LIMITS = {stage: {"soft_time_limit": t + 5, "time_limit": t + 15} for stage, t in DEFAULT_TIMEOUTS.items()}
+
+def _limits(stage: str) -> dict[str, float]:
+    """The engines enforce the configured deadline themselves; Celery's limits are the
+    backstop for an engine that hangs anyway (they need the prefork pool, i.e. real workers)."""
+    timeout = stage_config(stage).timeout_s
+    return {"soft_time_limit": timeout + 5, "time_limit": timeout + 15}
+
+
+_LIMITS = {stage: _limits(stage) for stage in STAGES}
 _COMMON: dict[str, Any] = {"acks_late": True, "ignore_result": True}
 
 
