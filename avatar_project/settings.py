@@ -134,6 +134,12 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Shared counters (rate limits) must be shared by every process in the services mode.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # "celery": tasks go to the broker and real workers; "in-process": the same task
 # code runs on a thread per queue inside this process (the embedded default).
 AVATAR_TASK_MODE = os.environ.get("AVATAR_TASK_MODE", "celery" if REDIS_URL else "in-process")
