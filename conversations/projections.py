@@ -127,6 +127,12 @@ def _turn_completed(event: RecordedEvent) -> None:
     turn.save(update_fields=["completed_at", "timings"])
 
 
+def _turn_interrupted(event: RecordedEvent) -> None:
+    turn = _turn(event)
+    turn.completed_at, turn.finish_reason = event.ts, "interrupted"
+    turn.save(update_fields=["completed_at", "finish_reason"])
+
+
 HANDLERS: dict[str, Callable[[RecordedEvent], None]] = {
     "UserMessageReceived": _user_message,
     "SentenceGenerated": _sentence_generated,
@@ -137,6 +143,7 @@ HANDLERS: dict[str, Callable[[RecordedEvent], None]] = {
     "MotionPlanned": _motion,
     "StageFailed": _stage_failed,
     "TurnCompleted": _turn_completed,
+    "TurnInterrupted": _turn_interrupted,
 }
 
 

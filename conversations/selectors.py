@@ -33,29 +33,52 @@ def sentence_event(
     return None
 
 
+def active_turn(session_id: uuid.UUID | str) -> str | None:
+    """The id of the session's latest turn if it has not ended yet."""
+    last = (
+        StoredEvent.objects.filter(session_id=session_id, type="UserMessageReceived").order_by("-seq").first()
+    )
+    if last is None:
+        return None
+    turn_id = str(last.data["turn_id"])
+    ended = StoredEvent.objects.filter(
+        session_id=session_id, type__in=("TurnCompleted", "TurnInterrupted"), data__turn_id=turn_id
+    ).exists()
+    return None if ended else turn_id
+
+
+def is_interrupted(events: list[RecordedEvent]) -> bool:
+    return any(e.type == "TurnInterrupted" for e in events)
+
+
 def chat_history(
     session_id: uuid.UUID | str, before_seq: int, max_turns: int
 ) -> list[tuple[str, str]]:
     """(role, text) pairs of the last ``max_turns`` turns that started before ``before_seq``.
 
-    The assistant's side is the sentences it generated, in index order.
+    The assistant's side is the sentences it generated, in index order; for an
+    interrupted turn, only what the user heard.
     """
     turns: dict[str, dict[str, Any]] = {}
     sentences: dict[str, dict[int, str]] = defaultdict(dict)
     for event in eventstore.read(
-        session_id, types=("UserMessageReceived", "SentenceGenerated")
+        session_id, types=("UserMessageReceived", "SentenceGenerated", "TurnInterrupted")
     ):
         if event.seq >= before_seq and event.type == "UserMessageReceived":
             break
         turn_id = event.data["turn_id"]
         if event.type == "UserMessageReceived":
             turns[turn_id] = {"user": event.data["text"]}
+        elif event.type == "TurnInterrupted" and turn_id in turns:
+            turns[turn_id]["heard"] = event.data["heard_text"]
         elif turn_id in turns:
             sentences[turn_id][event.data["index"]] = event.data["text"]
     history: list[tuple[str, str]] = []
     for turn_id in list(turns)[-max_turns:]:
         history.append(("user", turns[turn_id]["user"]))
-        said = " ".join(text for _, text in sorted(sentences[turn_id].items()))
+        said = turns[turn_id].get("heard")
+        if said is None:
+            said = " ".join(text for _, text in sorted(sentences[turn_id].items()))
         if said:
             history.append(("assistant", said))
     return history

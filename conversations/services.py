@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from . import eventstore
-from .domain.events import SessionStarted, UserMessageReceived, derived_event_id
+from . import eventstore, selectors
+from .domain.events import SessionStarted, TurnInterrupted, UserMessageReceived, derived_event_id
+from .domain.heard import heard_text
 from .domain.validation import clean_user_text
 from .eventstore import RecordedEvent
 
@@ -61,4 +62,57 @@ def receive_user_message(
         if already is None:
             for starter in _turn_starters:
                 transaction.on_commit(lambda s=starter: s(recorded))  # type: ignore[misc]
+    return recorded
+
+
+class NoActiveTurn(Exception):
+    """There is no unfinished turn (with that id) to interrupt."""
+
+
+def _valid_position(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer")
+    return value
+
+
+def interrupt_turn(
+    session_id: uuid.UUID | str,
+    *,
+    turn_id: str | None = None,
+    played_index: object = None,
+    played_ms: object = None,
+) -> RecordedEvent:
+    """Stop the current turn and record what the user actually heard.
+
+    Sentence stages of the turn that have not run yet are skipped, the LLM stops at
+    its next sentence, and the next turn's history holds only the heard text.
+    Interrupting the same turn twice returns the first ``TurnInterrupted``.
+    """
+    index = _valid_position("played_index", played_index)
+    ms = _valid_position("played_ms", played_ms)
+    turn_id = turn_id or selectors.active_turn(session_id)
+    if turn_id is None:
+        raise NoActiveTurn("there is no turn in progress")
+    events = selectors.turn_events(session_id, turn_id)
+    done = next((e for e in events if e.type == "TurnInterrupted"), None)
+    if done is not None:
+        return done
+    if not events or any(e.type == "TurnCompleted" for e in events):
+        raise NoActiveTurn(f"turn {turn_id} is not in progress")
+    sentences = sorted((e.data["index"], e.data["text"]) for e in events if e.type == "SentenceGenerated")
+    durations = {e.data["index"]: e.data["duration_ms"] for e in events if e.type == "SpeechSynthesized"}
+    full, text = heard_text(
+        [t for _, t in sentences], [durations.get(i) for i, _ in sentences], index, ms
+    )
+    event = TurnInterrupted(
+        event_id=derived_event_id(session_id, turn_id, "interrupted"),
+        turn_id=turn_id,
+        heard_sentences=full,
+        partial_index=index if index is not None and index < len(sentences) and ms else None,
+        partial_ms=ms if index is not None and index < len(sentences) and ms else None,
+        heard_text=text,
+    )
+    (recorded,) = eventstore.append_retrying(session_id, [event])
     return recorded

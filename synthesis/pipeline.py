@@ -119,6 +119,10 @@ def _messages(session_id: str, user: RecordedEvent) -> list[ChatMessage]:
     ]
 
 
+class _Interrupted(Exception):
+    """The user interrupted the turn: generate no more sentences."""
+
+
 @dataclass
 class _Reply:
     session_id: str
@@ -129,6 +133,8 @@ class _Reply:
     last_emit: float = field(default_factory=time.perf_counter)
 
     def emit(self, text: str, extra: dict[str, Any] | None = None) -> None:
+        if selectors.is_interrupted(selectors.turn_events(self.session_id, self.turn_id)):
+            raise _Interrupted()
         now = time.perf_counter()
         event = SentenceGenerated(
             event_id=derived_event_id(self.session_id, self.turn_id, self.count, "sentence"),
@@ -163,6 +169,8 @@ def _stream_llm(reply: _Reply, messages: list[ChatMessage]) -> tuple[str, str, l
                         reply.emit(sentence)
                 if reply.count >= max_sentences:
                     return "length"
+        except _Interrupted:
+            return "interrupted"
         except Exception as exc:
             if reply.count == 0:
                 raise  # nothing said yet: the next engine (or the apology) takes over
@@ -175,9 +183,12 @@ def _stream_llm(reply: _Reply, messages: list[ChatMessage]) -> tuple[str, str, l
             return "timeout" if isinstance(exc, StageTimeout) else "error"
         finally:
             stream.close()  # stops generation when we leave early
-        for sentence in segmenter.flush():
-            if reply.count < max_sentences:
-                reply.emit(sentence)
+        try:
+            for sentence in segmenter.flush():
+                if reply.count < max_sentences:
+                    reply.emit(sentence)
+        except _Interrupted:
+            return "interrupted"
         return "stop"
 
     truncated: list[DomainEvent] = []
@@ -203,17 +214,22 @@ def generate_reply(
     reply = _Reply(session_id, turn_id, on_sentence, clock, count=len(done))
     failures: list[DomainEvent] = []
     stats: dict[str, Any] = {}
-    if done:  # a previous run died mid-stream: close the reply with what it stored
+    if selectors.is_interrupted(events):  # stopped before the reply even started
+        engine, finish = "none", "interrupted"
+    elif done:  # a previous run died mid-stream: close the reply with what it stored
         engine, finish = "recovered", "recovered"
         for index in range(len(done)):
             on_sentence(index)
     elif user.data.get("mode") == "speak":
         engine, finish = "speak", "speak"
-        for sentence in split_sentences(user.data["text"]):
-            reply.emit(sentence)
+        try:
+            for sentence in split_sentences(user.data["text"]):
+                reply.emit(sentence)
+        except _Interrupted:
+            finish = "interrupted"
     else:
         engine, finish, failures, stats = _stream_llm(reply, _messages(session_id, user))
-        if reply.count == 0:
+        if reply.count == 0 and finish != "interrupted":
             reply.emit(APOLOGY_RU, {"fallback": "apology"})
             if finish == "stop":  # the model answered nothing speakable
                 finish = "empty"
@@ -240,9 +256,10 @@ def _reply_event(
 
 
 def _sentence_context(session_id: str, turn_id: str, index: int, own_type: str) -> list[RecordedEvent] | None:
-    """The turn's events, or None when this stage already ran for the sentence."""
+    """The turn's events, or None when this stage already ran for the sentence or the
+    user interrupted the turn (its pending sentences are cancelled)."""
     events = selectors.turn_events(session_id, turn_id)
-    if selectors.sentence_event(events, own_type, index) is not None:
+    if selectors.sentence_event(events, own_type, index) is not None or selectors.is_interrupted(events):
         return None
     if selectors.sentence_event(events, "SentenceGenerated", index) is None:
         raise eventstore.EventStoreError(f"turn {turn_id} has no sentence {index}")
@@ -454,7 +471,7 @@ def complete_turn_if_done(session_id: str, turn_id: str) -> bool:
     """Append ``TurnCompleted`` once every sentence of a finished reply has its motion."""
     events = selectors.turn_events(session_id, turn_id)
     reply = next((e for e in events if e.type == "ReplyGenerated"), None)
-    if reply is None or any(e.type == "TurnCompleted" for e in events):
+    if reply is None or any(e.type in ("TurnCompleted", "TurnInterrupted") for e in events):
         return False
     planned = {e.data["index"] for e in events if e.type == "MotionPlanned"}
     count = int(reply.data["sentence_count"])

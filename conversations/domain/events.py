@@ -165,6 +165,18 @@ class TurnCompleted(DomainEvent):
     failures: int = 0
 
 
+@dataclass(frozen=True, kw_only=True)
+class TurnInterrupted(DomainEvent):
+    """The user stopped the turn. It ends the turn (instead of ``TurnCompleted``)."""
+
+    TYPE: ClassVar[str] = "TurnInterrupted"
+    turn_id: str
+    heard_sentences: int  # sentences 0..heard_sentences-1 were heard in full
+    partial_index: int | None = None  # the sentence that was cut, if any
+    partial_ms: int | None = None  # how far into it playback got
+    heard_text: str = ""  # what the user actually heard: the next turn's LLM history
+
+
 EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     SessionStarted,
     UserMessageReceived,
@@ -176,6 +188,7 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     MotionPlanned,
     StageFailed,
     TurnCompleted,
+    TurnInterrupted,
 )
 EVENT_TYPES: dict[str, type[DomainEvent]] = {cls.TYPE: cls for cls in EVENT_CLASSES}
 

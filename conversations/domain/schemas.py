@@ -93,6 +93,11 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
         {"turn_id": _str, "sentence_count": _int, "timings": {"type": "object", "required": ["stages"]}},
         {"failures": _int},
     ),
+    "TurnInterrupted": _obj(
+        {"turn_id": _str, "heard_sentences": _int, "heard_text": _str},
+        {"partial_index": {"type": ["integer", "null"], "minimum": 0},
+         "partial_ms": {"type": ["integer", "null"], "minimum": 0}},
+    ),
 }
 
 ENVELOPE_SCHEMA: dict[str, Any] = _obj(
