@@ -7,16 +7,30 @@ import itertools
 import time
 import wave
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import numpy as np
+import yaml
 
 from conversations import eventstore
 from conversations.domain.events import SENTENCE_EVENTS
 from conversations.domain.schemas import DATA_SCHEMAS, ENVELOPE_SCHEMA
 from conversations.eventstore import RecordedEvent
 from synthesis import artifacts
+
+
+class EngineConfig(dict[str, Any]):
+    """A copy of the engine configuration that a test changes and then applies."""
+
+    def __init__(self, raw: dict[str, Any], *, path: Path, settings: Any) -> None:
+        super().__init__(raw)
+        self._path, self._settings = path, settings
+
+    def apply(self) -> None:
+        self._path.write_text(yaml.safe_dump(dict(self), allow_unicode=True), encoding="utf-8")
+        self._settings.AVATAR_CONFIG_FILE = self._path
 
 
 def validate_event(event: RecordedEvent) -> None:

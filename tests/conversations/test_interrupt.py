@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from conversations import eventstore, selectors, services
-from conversations.domain.events import SentenceGenerated, SpeechSynthesized, UserMessageReceived
+from conversations.domain.events import DomainEvent, SentenceGenerated, SpeechSynthesized, UserMessageReceived
 from conversations.domain.heard import cut_text, heard_text
 from synthesis import pipeline
 from tests.helpers import validate_event
@@ -36,7 +36,7 @@ def test_heard_text_without_a_position_is_nothing() -> None:
 def _turn_in_progress(session_id: uuid.UUID, spoken: int) -> str:
     """A turn whose LLM produced three sentences and the first ``spoken`` got audio."""
     turn = str(uuid.uuid4())
-    events: list = [UserMessageReceived(turn_id=turn, text="Что будем делать?")]
+    events: list[DomainEvent] = [UserMessageReceived(turn_id=turn, text="Что будем делать?")]
     events += [SentenceGenerated(turn_id=turn, index=i, text=t) for i, t in enumerate(SENTENCES)]
     audio = {"sha256": "0" * 64, "name": "x.wav", "content_type": "audio/wav", "size": 1}
     events += [

@@ -9,20 +9,14 @@ import yaml
 from django.conf import settings
 
 from synthesis import dispatch
+from tests.helpers import EngineConfig
 
 
 @pytest.fixture
-def engine_config(tmp_path: Path, settings: Any) -> Iterator[dict[str, Any]]:
+def engine_config(tmp_path: Path, settings: Any) -> Iterator[EngineConfig]:
     """A writable copy of the engine config; call ``apply()`` after changing it."""
     raw = yaml.safe_load(Path(settings.AVATAR_CONFIG_FILE).read_text(encoding="utf-8"))
-    path = tmp_path / "models_config.yaml"
-
-    class Config(dict):  # type: ignore[type-arg]
-        def apply(self) -> None:
-            path.write_text(yaml.safe_dump(dict(self), allow_unicode=True), encoding="utf-8")
-            settings.AVATAR_CONFIG_FILE = path
-
-    yield Config(raw)
+    yield EngineConfig(raw, path=tmp_path / "models_config.yaml", settings=settings)
 
 
 @pytest.fixture(autouse=True)

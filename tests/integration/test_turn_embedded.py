@@ -11,7 +11,7 @@ from conversations import eventstore, projections, selectors, services
 from conversations.domain.validation import InvalidMessage
 from conversations.models import StoredEvent
 from synthesis import pipeline
-from tests.helpers import assert_complete_turn, wait_for_turn
+from tests.helpers import EngineConfig, assert_complete_turn, wait_for_turn
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -97,7 +97,7 @@ def test_message_to_unknown_session_is_refused() -> None:
         services.receive_user_message(uuid.uuid4(), "Привет!")
 
 
-def test_failed_tts_degrades_to_a_text_only_sentence(engine_config: dict[str, Any]) -> None:
+def test_failed_tts_degrades_to_a_text_only_sentence(engine_config: EngineConfig) -> None:
     engine_config["tts"] = {
         "engine": "festival", "fallbacks": [], "timeout_s": 30,
         "options": {"festival_path": "/nonexistent/festival"},
@@ -111,7 +111,7 @@ def test_failed_tts_degrades_to_a_text_only_sentence(engine_config: dict[str, An
     assert "MotionPlanned" in types and types[-1] == "TurnCompleted"
 
 
-def test_unavailable_tts_falls_back_to_the_next_engine(engine_config: dict[str, Any]) -> None:
+def test_unavailable_tts_falls_back_to_the_next_engine(engine_config: EngineConfig) -> None:
     engine_config["tts"] = {
         "engine": "festival", "fallbacks": ["espeak-ng"], "timeout_s": 30,
         "options": {"festival_path": "/nonexistent/festival"},
@@ -126,7 +126,7 @@ def test_unavailable_tts_falls_back_to_the_next_engine(engine_config: dict[str, 
     assert_complete_turn(events, allow_failures=True)
 
 
-def test_tts_stage_timeout_is_recorded_for_each_engine(engine_config: dict[str, Any]) -> None:
+def test_tts_stage_timeout_is_recorded_for_each_engine(engine_config: EngineConfig) -> None:
     engine_config["tts"] = {"engine": "festival", "fallbacks": ["espeak-ng"], "timeout_s": 0.001}
     engine_config.apply()
     _, _, events = _speak("Этот голос не успеет ничего сказать за одну миллисекунду.")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from synthesis.engines.llm.llamacpp import DEFAULT_SYSTEM_PROMPT_RU, LlamaCppLLM
+from synthesis.engines.llm.llamacpp import LlamaCppLLM
 from synthesis.engines.llm.models import DEFAULT_MODEL, MODELS, HashMismatchError
 from synthesis.interfaces import ChatMessage, EngineError, LLMProvider, StageTimeout
+from synthesis.prompts import DEFAULT_SYSTEM_PROMPT_RU
 
 MODELS_DIR = Path(os.environ.get("AVATAR_MODELS_DIR", Path(__file__).resolve().parents[3] / "var" / "models"))
 MODEL_FILE = MODELS_DIR / MODELS[DEFAULT_MODEL].filename
