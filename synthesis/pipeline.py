@@ -156,8 +156,10 @@ def _stream_llm(reply: _Reply, messages: list[ChatMessage]) -> tuple[str, str, l
     stats: dict[str, Any] = {"deltas": 0}
     t0 = time.perf_counter()
 
+    first_max = cfg.extra.get("first_sentence_max_chars")
+
     def call(engine: Any) -> str:
-        segmenter = SentenceSegmenter()
+        segmenter = SentenceSegmenter(first_max_chars=int(first_max) if first_max else None)
         stream = engine.stream(messages, deadline=deadline)
         try:
             for delta in stream:

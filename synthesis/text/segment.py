@@ -277,6 +277,23 @@ def _cut_point(text: str, start: int, bound: int, max_chars: int) -> int | None:
     return hard if bound > hard else None
 
 
+_MIN_FIRST_CLAUSE = 20
+
+
+def _first_clause_cut(text: str, start: int, bound: int, limit: int, max_chars: int) -> int | None:
+    """A clause boundary to end a long first sentence early: the last one within
+    ``limit`` (at least a few words long), else the first one after it. Never a cut
+    between words, which would break the intonation of the very first phrase."""
+    cuts = [
+        c for p in range(start + 1, min(bound, start + max_chars))
+        if (c := _is_soft_break(text, p)) is not None and c - start >= _MIN_FIRST_CLAUSE and c < bound
+    ]
+    within = [c for c in cuts if c - start <= limit]
+    if within:
+        return within[-1]
+    return cuts[0] if cuts else None
+
+
 def _clean(piece: str) -> str:
     """Collapse whitespace; drop pieces with nothing to pronounce."""
     sentence = " ".join(piece.split())
@@ -286,10 +303,14 @@ def _clean(piece: str) -> str:
 class SentenceSegmenter:
     """Incremental sentence splitter: ``feed`` token deltas, ``flush`` at the end."""
 
-    def __init__(self, max_chars: int = DEFAULT_MAX_CHARS) -> None:
-        if max_chars < _MIN_MAX_CHARS:
+    def __init__(self, max_chars: int = DEFAULT_MAX_CHARS, first_max_chars: int | None = None) -> None:
+        """``first_max_chars``: a tighter limit for the first sentence only, so that the
+        first audio of a reply starts sooner (a long first sentence is cut at a clause)."""
+        if min(max_chars, first_max_chars or max_chars) < _MIN_MAX_CHARS:
             raise ValueError(f"max_chars must be at least {_MIN_MAX_CHARS}")
         self._max_chars = max_chars
+        self._first_max_chars = first_max_chars or max_chars
+        self._emitted = 0
         self._buffer = ""
         self._start = 0
 
@@ -303,6 +324,7 @@ class SentenceSegmenter:
         sentences = self._drain(final=True)
         self._buffer = ""
         self._start = 0
+        self._emitted = 0
         return sentences
 
     def _drain(self, final: bool) -> list[str]:
@@ -310,6 +332,7 @@ class SentenceSegmenter:
         while (piece := self._next_piece(final)) is not None:
             if sentence := _clean(piece):
                 sentences.append(sentence)
+                self._emitted += 1
         self._forget_consumed()
         return sentences
 
@@ -323,6 +346,11 @@ class SentenceSegmenter:
             return None
         found = _find_boundary(text, start, final)
         bound = found.end if isinstance(found, _Boundary) else found.safe
+        if self._emitted == 0 and bound - start > self._first_max_chars:
+            cut = _first_clause_cut(text, start, bound, self._first_max_chars, self._max_chars)
+            if cut is not None:
+                self._start = cut
+                return text[start:cut]
         if bound - start > self._max_chars:
             cut = _cut_point(text, start, bound, self._max_chars)
             if cut is not None:
@@ -342,7 +370,9 @@ class SentenceSegmenter:
             self._start -= newline
 
 
-def split_sentences(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
+def split_sentences(
+    text: str, max_chars: int = DEFAULT_MAX_CHARS, first_max_chars: int | None = None
+) -> list[str]:
     """Split a whole text; equal to feeding it in any chunks and flushing."""
-    segmenter = SentenceSegmenter(max_chars)
+    segmenter = SentenceSegmenter(max_chars, first_max_chars)
     return segmenter.feed(text) + segmenter.flush()

@@ -196,3 +196,33 @@ def test_every_sentence_is_stripped_and_speakable() -> None:
 def test_too_small_limit_is_rejected() -> None:
     with pytest.raises(ValueError):
         SentenceSegmenter(max_chars=5)
+
+
+FIRST_LONG = (
+    "Я виртуальная собеседница, которая работает прямо на этом компьютере, без интернета и без облака. "
+    "Спросите меня о чём угодно."
+)
+
+
+def test_first_sentence_can_be_cut_at_a_clause_for_a_faster_start() -> None:
+    pieces = split_sentences(FIRST_LONG, first_max_chars=60)
+    assert pieces[0] == "Я виртуальная собеседница,"
+    assert pieces[1:] == ["которая работает прямо на этом компьютере, без интернета и без облака.",
+                          "Спросите меня о чём угодно."]
+    # No clause boundary within the limit: the first one after it.
+    assert split_sentences("Сегодня я расскажу вам очень длинную историю про кота, который жил у моря.",
+                           first_max_chars=30)[0] == "Сегодня я расскажу вам очень длинную историю про кота,"
+    assert split_sentences(FIRST_LONG)[0].endswith("без облака.")
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_first_sentence_limit_is_the_same_for_any_chunking(seed: int) -> None:
+    rng = random.Random(seed)
+    seg = SentenceSegmenter(first_max_chars=60)
+    out: list[str] = []
+    pos = 0
+    while pos < len(FIRST_LONG):
+        step = rng.randint(1, 7)
+        out += seg.feed(FIRST_LONG[pos : pos + step])
+        pos += step
+    assert out + seg.flush() == split_sentences(FIRST_LONG, first_max_chars=60)
