@@ -117,7 +117,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS: list[Path | tuple[str, Path]] = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("AVATAR_MEDIA_ROOT", VAR_DIR / "media"))
@@ -125,10 +125,13 @@ MEDIA_ROOT = Path(os.environ.get("AVATAR_MEDIA_ROOT", VAR_DIR / "media"))
 # --- Redis: Celery broker and channel layer ---------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    # redis-py 8 made 5 s the default socket timeout, the same as channels_redis' blocking
+    # BZPOPMIN wait: every idle WebSocket consumer then crashes after ~5 s with "Timeout
+    # reading from" Redis (django/channels_redis#422). Let the blocking read finish.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}]},
         }
     }
 else:
@@ -172,3 +175,25 @@ LOGGING = {
         "avatar": {"level": os.environ.get("AVATAR_LOG_LEVEL", "INFO"), "propagate": True},
     },
 }
+
+# --- Client API: WebSocket stream and HTTP (conversations/api) -----------------------
+# Added for the live page; see docs/protocol.md. Each limit is (count, period in seconds).
+AVATAR_WS_MAX_FRAME_BYTES = int(os.environ.get("AVATAR_WS_MAX_FRAME_BYTES", 16 * 1024))
+# Per connection: a burst of frames, then a steady rate (a token bucket).
+AVATAR_WS_FRAME_BURST = int(os.environ.get("AVATAR_WS_FRAME_BURST", 20))
+AVATAR_WS_FRAMES_PER_SECOND = float(os.environ.get("AVATAR_WS_FRAMES_PER_SECOND", 5))
+# Per session, over every connection and HTTP: user messages (each starts an LLM turn).
+AVATAR_SAY_LIMIT = (int(os.environ.get("AVATAR_SAY_LIMIT", 12)), 60)
+# Per client address: new sessions (POST /api/sessions is open to anyone).
+AVATAR_SESSION_CREATE_LIMIT = (int(os.environ.get("AVATAR_SESSION_CREATE_LIMIT", 200)), 3600)
+# Behind an HTTPS proxy, list the public origin(s) here so CSRF accepts the staff forms.
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+# --- The avatar page: three.js from npm (see package.json) -----------------------------
+# `npm ci` installs it under node_modules/ (git-ignored); staticfiles serves the module
+# build and the addons the page imports (RoomEnvironment) from /static/vendor/three/.
+# No CDN: the page's importmap points here.
+STATICFILES_DIRS += [
+    ("vendor/three/build", BASE_DIR / "node_modules" / "three" / "build"),
+    ("vendor/three/addons", BASE_DIR / "node_modules" / "three" / "examples" / "jsm"),
+]

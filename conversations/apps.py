@@ -10,6 +10,9 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import eventstore, projections
+        from .api import publish
 
         # The transcript is updated in the same transaction as the log it derives from.
         eventstore.subscribe(projections.apply, after_commit=False)
+        # Live clients hear only of committed events (WebSocket groups, conversations/api).
+        eventstore.subscribe(publish.publish, after_commit=True)

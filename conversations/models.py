@@ -98,3 +98,18 @@ class TranscriptSentence(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["turn", "index"], name="unique_sentence_index"),
         ]
+
+
+class SessionToken(models.Model):
+    """A bearer secret that grants access to one session (the visitor who created it).
+
+    Only the SHA-256 of the secret is stored: a leaked database does not leak access.
+    Issued and checked by ``conversations.api.tokens``.
+    """
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"token {self.token_hash[:8]}… for {self.session_id}"

@@ -23,6 +23,8 @@ ENV_ENGINE = {
     "motion": "AVATAR_MOTION_ENGINE",
 }
 ENV_OPTION = {("llm", "model"): "AVATAR_LLM_MODEL"}
+# AVATAR_LLM_TIMEOUT_S, AVATAR_TTS_TIMEOUT_S, ...: override a stage's time limit.
+ENV_TIMEOUT = {stage: f"AVATAR_{stage.upper()}_TIMEOUT_S" for stage in ENV_ENGINE}
 DEFAULT_TIMEOUTS = {"llm": 30.0, "sentiment": 10.0, "tts": 60.0, "lipsync": 20.0, "motion": 10.0}
 
 
@@ -58,7 +60,7 @@ def _stage(stage: str, raw: Mapping[str, Any]) -> StageConfig:
         stage=stage,
         engine=engine,
         fallbacks=tuple(str(f) for f in raw.get("fallbacks") or ()),
-        timeout_s=float(raw.get("timeout_s", DEFAULT_TIMEOUTS[stage])),
+        timeout_s=float(os.environ.get(ENV_TIMEOUT[stage]) or raw.get("timeout_s", DEFAULT_TIMEOUTS[stage])),
         options=options,
         extra={k: v for k, v in raw.items() if k not in known},
     )
@@ -82,6 +84,6 @@ def _cached(path: str, env_key: tuple[tuple[str, str], ...]) -> dict[str, StageC
 
 def stage_config(stage: str) -> StageConfig:
     env_key = tuple(
-        (v, os.environ.get(v, "")) for v in (*ENV_ENGINE.values(), *ENV_OPTION.values())
+        (v, os.environ.get(v, "")) for v in (*ENV_ENGINE.values(), *ENV_OPTION.values(), *ENV_TIMEOUT.values())
     )
     return _cached(str(settings.AVATAR_CONFIG_FILE), env_key)[stage]

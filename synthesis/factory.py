@@ -22,18 +22,26 @@ log = logging.getLogger("avatar.factory")
 
 # stage -> engine name -> "module:Class". Add an engine here and name it in the config.
 REGISTRY: dict[str, dict[str, str]] = {
-    "llm": {"llamacpp": "synthesis.engines.llm.llamacpp:LlamaCppLLM"},
+    "llm": {
+        "llamacpp": "synthesis.engines.llm.llamacpp:LlamaCppLLM",
+        "ollama": "synthesis.engines.llm.ollama:OllamaLLM",
+        "openai": "synthesis.engines.llm.openai_compat:OpenAICompatLLM",
+    },
     "sentiment": {
         "e5-centroids": "synthesis.engines.sentiment.e5:E5CentroidSentiment",
         "rules": "synthesis.engines.sentiment.rules:RuleSentiment",
+        "rubert": "synthesis.engines.sentiment.rubert:RuBertSentiment",
     },
     "tts": {
         "festival": "synthesis.engines.tts.festival:FestivalTTS",
         "espeak-ng": "synthesis.engines.tts.espeak:EspeakTTS",
+        "xtts": "synthesis.engines.tts.xtts:XttsTTS",
+        "silero": "synthesis.engines.tts.silero:SileroTTS",
     },
     "lipsync": {
         "phonemes": "synthesis.engines.lipsync.phonemes:PhonemeLipSync",
         "aligner": "synthesis.engines.lipsync.aligner:TextAudioAligner",
+        "rhubarb": "synthesis.engines.lipsync.rhubarb:RhubarbLipSync",
     },
     "motion": {"presets": "animation.motion:PresetMotionGenerator"},
 }

@@ -1,0 +1,11 @@
+"""The avatar page; included at the site root by avatar_project/urls.py."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.page, name="avatar-page"),
+]
