@@ -82,3 +82,74 @@ class AnimationPreset(models.Model):
             "description": self.description,
             "tracks": self.tracks,
         }
+
+
+class VisemeMapping(models.Model):
+    """Which of an avatar's morph targets, at what weight, make each mouth shape.
+
+    Data rather than code so that an avatar with other morph names (ARKit, Oculus
+    visemes) can be made to speak from the admin. Validated by
+    ``animation.visemes.validate_mapping``; edited in place (cues name shapes, not
+    morphs, so a replay stays correct after an edit).
+    """
+
+    name = models.SlugField("имя", max_length=64, unique=True)
+    is_default = models.BooleanField(
+        "по умолчанию", default=False,
+        help_text="Используется, когда у аватара не выбрана своя таблица (встроенный аватар).",
+    )
+    mapping = models.JSONField(
+        "таблица", default=dict,
+        help_text='Форма рта (A–H, X) → {имя морфа: вес 0..1}, например {"A": {"mouth_A": 1.0}, …}.',
+    )
+    description = models.TextField("описание", blank=True)
+    updated_at = models.DateTimeField("изменена", auto_now=True)
+
+    class Meta:
+        verbose_name = "таблица визем"
+        verbose_name_plural = "таблицы визем"
+        ordering = ("-is_default", "name")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("is_default",), condition=models.Q(is_default=True), name="animation_one_default_mapping"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+AVATAR_STANDARD_CHOICES: list[tuple[str, str]] = [
+    ("arkit", "ARKit"),
+    ("oculus", "Oculus visemes"),
+    ("both", "ARKit + Oculus"),
+]
+
+
+class Avatar(models.Model):
+    """An uploaded GLB avatar. No row (or no default row) means the built-in avatar."""
+
+    name = models.CharField("название", max_length=100)
+    glb = models.FileField("файл GLB", upload_to="avatars/")
+    morph_info = models.JSONField("найденные морфы", default=dict, blank=True)
+    standard = models.CharField("стандарт морфов", max_length=8, choices=AVATAR_STANDARD_CHOICES)
+    viseme_mapping = models.ForeignKey(
+        VisemeMapping, verbose_name="таблица визем", on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="avatars",
+        help_text="Пусто: таблица по стандарту морфов модели (oculus / arkit), иначе таблица по умолчанию.",
+    )
+    is_default = models.BooleanField("по умолчанию", default=False)
+    uploaded_at = models.DateTimeField("загружен", auto_now_add=True)
+
+    class Meta:
+        verbose_name = "аватар"
+        verbose_name_plural = "аватары"
+        ordering = ("-is_default", "name")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("is_default",), condition=models.Q(is_default=True), name="animation_one_default_avatar"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

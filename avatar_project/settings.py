@@ -191,9 +191,9 @@ CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").sp
 
 # --- The avatar page: three.js from npm (see package.json) -----------------------------
 # `npm ci` installs it under node_modules/ (git-ignored); staticfiles serves the module
-# build and the addons the page imports (RoomEnvironment) from /static/vendor/three/.
-# No CDN: the page's importmap points here.
+# build and the one addon folder the page imports (RoomEnvironment) from
+# /static/vendor/three/. No CDN: the page's importmap points here.
 STATICFILES_DIRS += [
     ("vendor/three/build", BASE_DIR / "node_modules" / "three" / "build"),
-    ("vendor/three/addons", BASE_DIR / "node_modules" / "three" / "examples" / "jsm"),
+    ("vendor/three/addons/environments", BASE_DIR / "node_modules" / "three" / "examples" / "jsm" / "environments"),
 ]

@@ -37,8 +37,8 @@ from . import artifacts, factory
 from .config import stage_config
 from .interfaces import EMOTIONS, ChatMessage, Phone, SpeechAudio, StageTimeout
 from .prompts import APOLOGY_RU, system_prompt
+from .reply_text import ReplySentence, ReplyStream, split_reply
 from .text.normalize import normalize_for_speech
-from .text.segment import SentenceSegmenter, split_sentences
 from .timing import StageClock
 
 log = logging.getLogger("avatar.pipeline")
@@ -112,8 +112,9 @@ def _append(session_id: str, events: Sequence[DomainEvent]) -> list[RecordedEven
 def _messages(session_id: str, user: RecordedEvent) -> list[ChatMessage]:
     cfg = stage_config("llm")
     history = selectors.chat_history(session_id, user.seq, int(cfg.extra.get("history_turns", 6)))
+    prompt = system_prompt(cfg.extra.get("system_prompt"), actions=bool(cfg.extra.get("actions", True)))
     return [
-        ChatMessage("system", system_prompt(cfg.extra.get("system_prompt"))),
+        ChatMessage("system", prompt),
         *(ChatMessage(role, text) for role, text in history),  # type: ignore[arg-type]
         ChatMessage("user", user.data["text"]),
     ]
@@ -132,7 +133,7 @@ class _Reply:
     count: int = 0
     last_emit: float = field(default_factory=time.perf_counter)
 
-    def emit(self, text: str, extra: dict[str, Any] | None = None) -> None:
+    def emit(self, sentence: ReplySentence, extra: dict[str, Any] | None = None) -> None:
         if selectors.is_interrupted(selectors.turn_events(self.session_id, self.turn_id)):
             raise _Interrupted()
         now = time.perf_counter()
@@ -140,7 +141,9 @@ class _Reply:
             event_id=derived_event_id(self.session_id, self.turn_id, self.count, "sentence"),
             turn_id=self.turn_id,
             index=self.count,
-            text=text,
+            text=sentence.text,
+            action=sentence.action,
+            emotion=sentence.emotion,
             timing={"compute_ms": round((now - self.last_emit) * 1000, 1), **(extra or {})},
         )
         _append(self.session_id, [event])
@@ -159,7 +162,7 @@ def _stream_llm(reply: _Reply, messages: list[ChatMessage]) -> tuple[str, str, l
     first_max = cfg.extra.get("first_sentence_max_chars")
 
     def call(engine: Any) -> str:
-        segmenter = SentenceSegmenter(first_max_chars=int(first_max) if first_max else None)
+        segmenter = ReplyStream(first_max_chars=int(first_max) if first_max else None)
         stream = engine.stream(messages, deadline=deadline)
         try:
             for delta in stream:
@@ -225,14 +228,14 @@ def generate_reply(
     elif user.data.get("mode") == "speak":
         engine, finish = "speak", "speak"
         try:
-            for sentence in split_sentences(user.data["text"]):
+            for sentence in split_reply(user.data["text"]):
                 reply.emit(sentence)
         except _Interrupted:
             finish = "interrupted"
     else:
         engine, finish, failures, stats = _stream_llm(reply, _messages(session_id, user))
         if reply.count == 0 and finish != "interrupted":
-            reply.emit(APOLOGY_RU, {"fallback": "apology"})
+            reply.emit(ReplySentence(APOLOGY_RU, emotion="sad"), {"fallback": "apology"})
             if finish == "stop":  # the model answered nothing speakable
                 finish = "empty"
     _append(session_id, [*failures, _reply_event(session_id, turn_id, reply.count, engine, finish, clock, stats)])
@@ -404,7 +407,8 @@ def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float) -
         return
     sentiment = selectors.sentence_event(events, "SentimentAnalyzed", index)
     sentence = selectors.sentence_event(events, "SentenceGenerated", index)
-    emotion = None if sentiment is None else sentiment.data["label"]
+    asked = None if sentence is None else sentence.data.get("emotion")  # the LLM's own choice wins
+    emotion = asked or (None if sentiment is None else sentiment.data["label"])
     action = None if sentence is None else sentence.data.get("action")
     duration = _sentence_duration_s(events, index)
     idle_phase = _previous_idle_phase(events, index)

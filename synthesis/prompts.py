@@ -15,5 +15,9 @@ DEFAULT_SYSTEM_PROMPT_RU = (
 APOLOGY_RU = "Извините, сейчас у меня не получается ответить. Попробуйте, пожалуйста, ещё раз."
 
 
-def system_prompt(configured: object = None) -> str:
-    return str(configured) if configured else DEFAULT_SYSTEM_PROMPT_RU
+def system_prompt(configured: object = None, *, actions: bool = True) -> str:
+    """The configured prompt (or the default), with how to ask for gestures and emotions."""
+    from .engines.llm.actions import ACTIONS_PROMPT_RU
+
+    base = str(configured) if configured else DEFAULT_SYSTEM_PROMPT_RU
+    return f"{base} {ACTIONS_PROMPT_RU}" if actions else base

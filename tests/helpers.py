@@ -87,6 +87,7 @@ def assert_complete_turn(events: Sequence[RecordedEvent], *, allow_failures: boo
         assert rms > 0.01, f"sentence {index} audio is silent (rms {rms:.4f})"
         assert_cues_cover(mine["LipSyncGenerated"].data["cues"], seconds)
         assert mine["MotionPlanned"].data["keyframes"]["tracks"], "no motion tracks"
+        assert mine["MotionPlanned"].data["preset"] != "rest", "no presets in the database"
     completed = events[-1].data
     assert completed["sentence_count"] == count
     assert set(completed["timings"]["stages"]) >= {"llm", "sentiment", "tts", "lipsync", "motion"}

@@ -73,10 +73,12 @@ class UserMessageReceived(DomainEvent):
 @dataclass(frozen=True, kw_only=True)
 class SentenceGenerated(DomainEvent):
     TYPE: ClassVar[str] = "SentenceGenerated"
+    VERSION: ClassVar[int] = 2
     turn_id: str
     index: int
-    text: str
-    action: str | None = None
+    text: str  # what is spoken and shown: action tags already stripped
+    action: str | None = None  # a gesture the LLM asked for (a motion preset name)
+    emotion: str | None = None  # an emotion the LLM asked for; wins over sentiment analysis
     timing: dict[str, Any] = field(default_factory=dict)
 
 

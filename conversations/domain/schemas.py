@@ -42,7 +42,8 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
         {"client_msg_id": _opt_str},
     ),
     "SentenceGenerated": _obj(
-        {**_sentence, "text": {"type": "string", "minLength": 1}}, {"action": _opt_str, "timing": _timing}
+        {**_sentence, "text": {"type": "string", "minLength": 1}},
+        {"action": _opt_str, "emotion": {"enum": [*_emotion["enum"], None]}, "timing": _timing},
     ),
     "ReplyGenerated": _obj(
         {"turn_id": _str, "sentence_count": _int, "engine": _str, "finish_reason": _str}, {"timing": _timing}

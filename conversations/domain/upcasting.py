@@ -26,8 +26,14 @@ def _sentiment_v1_to_v2(data: Data) -> Data:
     return {**new, "scores": scores, "engine": data.get("engine", "unknown")}
 
 
+def _sentence_v1_to_v2(data: Data) -> Data:
+    # v2 added the emotion the LLM may ask for; v1 sentences asked for none.
+    return {**data, "emotion": None}
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("SentimentAnalyzed", 1): _sentiment_v1_to_v2,
+    ("SentenceGenerated", 1): _sentence_v1_to_v2,
 }
 
 

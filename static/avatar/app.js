@@ -329,6 +329,13 @@ class App {
       return t && !this.conv.finished(t) && !this.interrupting.has(id);
     })) state = "thinking";
     if (!this.connected && !this._booting && state === "listening") state = "offline";
+    if (state !== this._state) {
+      // While the reply is being prepared the face looks thoughtful; the sentences' own
+      // emotions take over once it speaks.
+      if (state === "thinking" && !this.player.active) this.driver.setExpression("thinking", 0.5);
+      else if (state === "listening" || state === "offline") this.driver.setExpression("neutral");
+      this._state = state;
+    }
     this.ui.setAvatarState(state);
   }
 

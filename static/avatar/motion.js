@@ -106,6 +106,9 @@ export function localIdleKeyframes() {
   const rot = (xs, ys, zs) => times.flatMap((_, i) => [xs?.[i] ?? 0, ys?.[i] ?? 0, zs?.[i] ?? 0]);
   const constRot = (x, y, z) => times.flatMap(() => [x, y, z]);
   const breath = wave(4, 1); // 4 s breathing cycle
+  // Gaze: short glances (saccades) to the side and back, held between them.
+  const gazeY = times.map((t) => (t > 2.2 && t < 3.6 ? 0.12 : t > 5.4 && t < 6.3 ? -0.09 : 0));
+  const gazeX = times.map((t) => (t > 5.4 && t < 6.3 ? 0.04 : 0));
   const track = (name, values, property = "rotation") => ({ target: "bone", name, property, times, values });
   return {
     duration: D,
@@ -116,6 +119,8 @@ export function localIdleKeyframes() {
       track("chest", rot(breath.map((b) => -0.014 * b), null, null)),
       track("neck", rot(wave(8, 0.01, 0.5), wave(8, 0.02, 1.3), null)),
       track("head", rot(wave(8, 0.018, 2.1), wave(4, 0.018, 0.4), wave(8, 0.02, 2.9))),
+      track("eye_L", rot(gazeX, gazeY, null)),
+      track("eye_R", rot(gazeX, gazeY, null)),
       track("shoulder_L", rot(null, null, breath.map((b) => 0.012 * b))),
       track("shoulder_R", rot(null, null, breath.map((b) => -0.012 * b))),
       track("upperArm_L", rot(wave(8, 0.01), null, breath.map((b) => 0.1 + 0.008 * b))),

@@ -20,7 +20,7 @@ export function readingTime(text) {
 
 export class Player {
   /**
-   * opts: {driver, fetchAudio(url) -> Promise<ArrayBuffer>, onSentenceStart(turnId, index, text),
+   * opts: {driver, fetchAudio(url) -> Promise<ArrayBuffer>, onSentenceStart(turnId, index, text, startAt),
    *        onSubtitle(text|null), onTurnEnd(turnId), onActivity(bool), onAudioError(err)}
    */
   constructor(opts) {
@@ -260,7 +260,7 @@ export class Player {
     let current = null;
     while (this.scheduled.length && this.scheduled[0].endAt <= now) {
       const s = this.scheduled.shift();
-      if (s.state !== "playing") this.opts.onSentenceStart?.(s.turnId, s.index, s.text); // ran between two ticks
+      if (s.state !== "playing") this.opts.onSentenceStart?.(s.turnId, s.index, s.text, s.startAt); // between two ticks
       s.state = "done";
       this._lastDone = { s, at: s.endAt };
     }
@@ -268,7 +268,7 @@ export class Player {
     if (current && current.state !== "playing") {
       current.state = "playing";
       this.driver.setExpression(current.label || "neutral");
-      this.opts.onSentenceStart?.(current.turnId, current.index, current.text);
+      this.opts.onSentenceStart?.(current.turnId, current.index, current.text, current.startAt);
     }
     this.current = current;
     if (current && current.cues && current.buffer && !current.textOnly && !current.audioFailed) {

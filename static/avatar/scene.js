@@ -59,10 +59,12 @@ export class Stage {
     const aspect = w / h;
     this.camera.aspect = aspect;
     // Portrait framing: head and shoulders fill the frame; a narrow frame pulls back a bit.
-    const distance = aspect < 0.75 ? 2.3 : aspect < 1.1 ? 1.85 : 1.6;
+    let distance = aspect < 0.75 ? 2.3 : aspect < 1.1 ? 1.85 : 1.6;
+    const small = h < 480; // a phone: the face matters more than the gestures
+    if (small) distance *= 0.8;
     this.camera.fov = 24;
-    this.camera.position.set(0, 1.53, distance);
-    this.camera.lookAt(this.target);
+    this.camera.position.set(0, small ? 1.56 : 1.53, distance);
+    this.camera.lookAt(this.target.x, this.target.y + (small ? 0.05 : 0), this.target.z);
     this.camera.updateProjectionMatrix();
   }
 

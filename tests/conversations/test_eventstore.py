@@ -93,7 +93,7 @@ def test_events_round_trip_to_domain_objects(session_id: uuid.UUID) -> None:
     assert set(wire) == {"session_id", "seq", "type", "version", "data", "ts"}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_appends_from_two_threads_conflict() -> None:
     session_id = eventstore.create_session()
     eventstore.append(session_id, [SessionStarted()], expected_seq=0)
@@ -119,7 +119,7 @@ def test_concurrent_appends_from_two_threads_conflict() -> None:
     assert [e.seq for e in eventstore.read(session_id)] == [1, 2]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_retrying_appends_from_many_threads_stay_gapless() -> None:
     session_id = eventstore.create_session()
     errors: list[BaseException] = []

@@ -45,3 +45,8 @@ def test_stored_v1_event_is_read_back_as_v2() -> None:
     assert domain.label == "happy" and domain.scores["happy"] == pytest.approx(0.7)
     # The stored row itself is never rewritten.
     assert StoredEvent.objects.get(session_id=session_id).version == 1
+
+
+def test_v1_sentence_upcasts_to_v2_without_an_emotion() -> None:
+    version, data = upcast("SentenceGenerated", 1, {"turn_id": "t", "index": 0, "text": "Да.", "action": None})
+    assert version == 2 and data["emotion"] is None and data["text"] == "Да."

@@ -34,7 +34,11 @@ from tests.helpers import wav_stats
 from tests.integration.test_turn_services import _database_url, workers  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("workers")]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.usefixtures("workers"),
+]
 FRAME = jsonschema.validators.validator_for(SERVER_FRAME_SCHEMA)(SERVER_FRAME_SCHEMA)
 _no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -13,7 +13,7 @@ from conversations.models import StoredEvent
 from synthesis import pipeline
 from tests.helpers import EngineConfig, assert_complete_turn, wait_for_turn
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 SCRIPT = "Привет! В 2024 г. я прочитала 15 книг. Хотите, расскажу о них?"
 
@@ -150,3 +150,17 @@ def test_llm_turn_answers_in_russian_with_history() -> None:
     assert history[0] == ("user", "Привет! Меня зовут Аня. Как дела?")
     assert history[1] == ("assistant", reply)
     assert_complete_turn(wait_for_turn(session_id, second.data["turn_id"]))
+
+
+def test_a_gesture_tag_is_played_and_never_spoken() -> None:
+    _, _, events = _speak("[жест: помахать] Привет! [эмоция: грусть] Мне жаль, что ты уходишь.")
+    assert_complete_turn(events)
+    sentences = [e.data for e in events if e.type == "SentenceGenerated"]
+    assert [(s["text"], s["action"], s["emotion"]) for s in sentences] == [
+        ("Привет!", "wave", None), ("Мне жаль, что ты уходишь.", None, "sad"),
+    ]
+    spoken = " ".join(e.data["spoken_text"] for e in events if e.type == "SpeechSynthesized")
+    assert "жест" not in spoken and "[" not in spoken
+    motion = {e.data["index"]: e.data for e in events if e.type == "MotionPlanned"}
+    assert any(layer["preset"] == "wave" for layer in motion[0]["layers"])
+    assert motion[1]["preset"] == "sad_gesture"

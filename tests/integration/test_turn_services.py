@@ -24,7 +24,7 @@ from conversations import services
 from tests.helpers import assert_complete_turn, wait_for_turn
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _database_url() -> str:

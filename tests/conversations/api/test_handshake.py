@@ -10,7 +10,7 @@ import pytest
 
 from tests.conversations.api.conftest import communicator, open_socket, run
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 NewSession = Callable[[], dict[str, Any]]
 
 

@@ -24,7 +24,7 @@ from conversations.models import SessionToken
 from tests.conversations.api.conftest import bearer
 from tests.helpers import wait_for_turn
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 JSON = "application/json"
 NewSession = Callable[[], dict[str, Any]]
 

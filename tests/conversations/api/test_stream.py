@@ -31,7 +31,7 @@ from tests.conversations.api.conftest import (
 )
 from tests.helpers import wait_for_turn
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 NewSession = Callable[[], dict[str, Any]]
 SCRIPT = "Привет! Я расскажу короткую историю. Жил-был кот. Он любил молоко. Конец."
 

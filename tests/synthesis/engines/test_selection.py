@@ -185,7 +185,7 @@ def test_every_engine_unavailable_degrades(config: EngineConfig, tmp_path: Path)
     assert all(f.error.startswith("unavailable: ") for f in attempt.failures)  # type: ignore[attr-defined]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_whole_turn_through_ollama_and_rhubarb(
     config: EngineConfig, ollama_server: FakeOllamaServer, rhubarb: Path
 ) -> None:
