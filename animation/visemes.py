@@ -11,7 +11,7 @@ mapping says which morphs, how strongly, make each shape::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from animation.validation import ValidationIssue
@@ -21,6 +21,14 @@ MAX_MORPH_NAME = 64
 MAX_MORPHS_PER_SHAPE = 16
 
 MappingData = dict[str, dict[str, float]]
+
+
+class MappingInvalid(ValueError):
+    """A viseme mapping broke the format; ``issues`` lists every problem."""
+
+    def __init__(self, issues: Sequence[ValidationIssue]) -> None:
+        self.issues: tuple[ValidationIssue, ...] = tuple(issues)
+        super().__init__("; ".join(str(issue) for issue in self.issues))
 
 # The built-in avatar (static/avatar/avatar.js) has one morph per shape, mouth_<shape>.
 BUILTIN_MAPPING: MappingData = {shape: {f"mouth_{shape}": 1.0} for shape in MOUTH_SHAPES}

@@ -1,17 +1,35 @@
-"""Read-only admin views of sessions, their event logs and transcripts.
+"""Read-only admin of sessions: transcripts, engines, timings, audio, and the raw event log.
 
-The log is append-only: nothing here can add, change or delete an event.
-(A fuller curation admin — replay, editing with re-render — is planned.)
+The log is append-only and the transcript is its projection: nothing here can add,
+change or delete either. Audio players load the sentence WAVs from the client API's
+artifact endpoint, which admits staff by their login (conversations/api/auth.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from animation.models import AnimationPreset
 
 from .models import Session, StoredEvent, TranscriptSentence, TranscriptTurn
+
+if TYPE_CHECKING:
+    _SessionAdminBase = admin.ModelAdmin[Session]
+    _TurnAdminBase = admin.ModelAdmin[TranscriptTurn]
+else:
+    _SessionAdminBase = _TurnAdminBase = admin.ModelAdmin
+
+STAGES = ("llm", "sentiment", "tts", "lipsync", "motion")
 
 
 class ReadOnlyMixin:
@@ -25,20 +43,167 @@ class ReadOnlyMixin:
         return False
 
 
-class StoredEventInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
-    model = StoredEvent
-    fields = ("seq", "type", "version", "ts", "data")
-    readonly_fields = fields
-    extra = 0
-    ordering = ("seq",)
+def _failures() -> QuerySet[StoredEvent]:
+    # The log, not the projection: a failure outside any turn is still a failure.
+    return StoredEvent.objects.filter(session=OuterRef("pk"), type="StageFailed")
+
+
+class HasFailuresFilter(admin.SimpleListFilter):
+    title = "сбои"
+    parameter_name = "failures"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "есть сбои"), ("no", "без сбоев")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.filter(Exists(_failures()))
+        if self.value() == "no":
+            return queryset.exclude(Exists(_failures()))
+        return queryset
+
+
+class _EngineFilter(admin.SimpleListFilter):
+    """Sessions in which some turn (or sentence) used the chosen engine."""
+
+    lookup: str = ""
+    values_model: type[TranscriptTurn] | type[TranscriptSentence] = TranscriptTurn
+    values_field: str = ""
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        engines = (
+            self.values_model.objects.exclude(**{self.values_field: ""})
+            .values_list(self.values_field, flat=True)
+            .distinct()
+            .order_by(self.values_field)
+        )
+        return [(engine, engine) for engine in engines]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value():
+            return queryset.filter(**{self.lookup: self.value()}).distinct()
+        return queryset
+
+
+class LlmEngineFilter(_EngineFilter):
+    title = "движок LLM"
+    parameter_name = "llm"
+    lookup = "turns__llm_engine"
+    values_model = TranscriptTurn
+    values_field = "llm_engine"
+
+
+class TtsEngineFilter(_EngineFilter):
+    title = "движок TTS"
+    parameter_name = "tts"
+    lookup = "turns__sentences__tts_engine"
+    values_model = TranscriptSentence
+    values_field = "tts_engine"
 
 
 @admin.register(Session)
-class SessionAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("id", "title", "created_at", "head_seq")
-    search_fields = ("id", "title")
+class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
+    list_display = ("__str__", "created_at", "turn_count", "sentence_count", "engines", "failure_count", "head_seq")
+    list_filter = (("created_at", admin.DateFieldListFilter), LlmEngineFilter, TtsEngineFilter, HasFailuresFilter)
+    search_fields = ("id", "title", "turns__user_text", "turns__sentences__text")
     date_hierarchy = "created_at"
-    inlines = (StoredEventInline,)
+    fields = ("id", "title", "created_at", "head_seq", "transcript", "event_log")
+    readonly_fields = fields
+    list_per_page = 50
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
+        turns = TranscriptTurn.objects.filter(session=OuterRef("pk")).values("session")
+        sentences = TranscriptSentence.objects.filter(turn__session=OuterRef("pk")).values("turn__session")
+        failures = _failures().values("session")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                # Subqueries, not JOIN + COUNT: two counts over one join multiply each other.
+                n_turns=Coalesce(Subquery(turns.annotate(n=Count("pk")).values("n")), 0),
+                n_sentences=Coalesce(Subquery(sentences.annotate(n=Count("pk")).values("n")), 0),
+                n_failures=Coalesce(Subquery(failures.annotate(n=Count("pk")).values("n")), 0),
+            )
+            .prefetch_related(
+                Prefetch("turns", queryset=TranscriptTurn.objects.only("session_id", "llm_engine")),
+                Prefetch(
+                    "turns__sentences",
+                    queryset=TranscriptSentence.objects.only("turn_id", "tts_engine", "lipsync_generator"),
+                ),
+            )
+        )
+
+    @admin.display(description="ходов", ordering="n_turns")
+    def turn_count(self, obj: Any) -> int:
+        return int(obj.n_turns)
+
+    @admin.display(description="фраз", ordering="n_sentences")
+    def sentence_count(self, obj: Any) -> int:
+        return int(obj.n_sentences)
+
+    @admin.display(description="сбоев", ordering="n_failures")
+    def failure_count(self, obj: Any) -> SafeString | int:
+        n = int(obj.n_failures)
+        return format_html('<strong style="color: #ba2121">{}</strong>', n) if n else 0
+
+    @admin.display(description="движки (LLM / TTS)")
+    def engines(self, obj: Session) -> str:
+        llm = sorted({t.llm_engine for t in obj.turns.all() if t.llm_engine})
+        tts = sorted({s.tts_engine for t in obj.turns.all() for s in t.sentences.all() if s.tts_engine})
+        return f"{', '.join(llm) or '—'} / {', '.join(tts) or '—'}"
+
+    @admin.display(description="расшифровка")
+    def transcript(self, obj: Session) -> SafeString:
+        turns = list(TranscriptTurn.objects.filter(session=obj).prefetch_related("sentences").order_by("number"))
+        used = {(s.motion_preset, s.motion_preset_version) for t in turns for s in t.sentences.all()}
+        presets: dict[tuple[str, int | None], int] = {
+            (p.name, p.version): p.pk
+            for p in AnimationPreset.objects.filter(name__in={name for name, _ in used}).only("name", "version")
+            if (p.name, p.version) in used
+        }
+        context = {"turns": [_turn_row(obj, turn, presets) for turn in turns], "stages": STAGES}
+        return SafeString(render_to_string("admin/conversations/session/transcript.html", context))
+
+    @admin.display(description="журнал событий")
+    def event_log(self, obj: Session) -> SafeString:
+        events = StoredEvent.objects.filter(session=obj).order_by("seq")
+        rows = [
+            {
+                "seq": e.seq, "type": e.type, "version": e.version, "ts": e.ts, "event_id": e.event_id,
+                "data": json.dumps(e.data, ensure_ascii=False, indent=1),
+            }
+            for e in events
+        ]
+        return SafeString(render_to_string("admin/conversations/session/event_log.html", {"events": rows}))
+
+
+def _turn_row(session: Session, turn: TranscriptTurn, presets: dict[tuple[str, int | None], int]) -> dict[str, Any]:
+    return {
+        "turn": turn,
+        "stage_totals": (turn.timings or {}).get("stages", {}),
+        "totals": {k: v for k, v in (turn.timings or {}).items() if k != "stages"},
+        "sentences": [_sentence_row(session, s, presets) for s in turn.sentences.all()],
+    }
+
+
+def _sentence_row(
+    session: Session, sentence: TranscriptSentence, presets: dict[tuple[str, int | None], int]
+) -> dict[str, Any]:
+    audio_url = (
+        reverse("conversations-api:artifact", kwargs={"session_id": session.pk, "sha256": sentence.audio_sha256})
+        if sentence.audio_sha256
+        else ""
+    )
+    preset_pk = presets.get((sentence.motion_preset, sentence.motion_preset_version))
+    # The exact version the sentence was animated with (versions are never overwritten).
+    preset_url = reverse("admin:animation_animationpreset_change", args=(preset_pk,)) if preset_pk else ""
+    timings = sentence.timings or {}
+    return {
+        "s": sentence,
+        "audio_url": audio_url,
+        "preset_url": preset_url,
+        "timings": [(stage, timings.get(stage)) for stage in STAGES],
+    }
 
 
 class TranscriptSentenceInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]
@@ -49,8 +214,9 @@ class TranscriptSentenceInline(ReadOnlyMixin, admin.TabularInline):  # type: ign
 
 
 @admin.register(TranscriptTurn)
-class TranscriptTurnAdmin(ReadOnlyMixin, admin.ModelAdmin):  # type: ignore[type-arg]
+class TranscriptTurnAdmin(ReadOnlyMixin, _TurnAdminBase):
     list_display = ("session", "number", "user_text", "started_at", "completed_at", "finish_reason", "llm_engine")
     list_filter = ("finish_reason", "llm_engine", "started_at")
     search_fields = ("user_text", "session__id")
+    list_select_related = ("session",)
     inlines = (TranscriptSentenceInline,)

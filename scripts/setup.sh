@@ -9,11 +9,16 @@ cd "$(dirname "$0")/.."
 DEV=0
 [ "${1:-}" = "--dev" ] && DEV=1
 PY=${PYTHON:-python3}
-APT_PACKAGES="festival festvox-ru espeak-ng libespeak-ng1 sox"
+
+APT_PACKAGES="festival festvox-ru espeak-ng libespeak-ng1 sox nodejs npm"
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+[ "$DEV" = 1 ] && APT_PACKAGES="$APT_PACKAGES chromium"
 
 missing_debs() {
   local missing=""
   for p in $APT_PACKAGES; do
+    # node/npm may come from elsewhere (e.g. NodeSource): a working command is enough.
+    case "$p" in nodejs) command -v node >/dev/null && continue ;; npm) command -v npm >/dev/null && continue ;; esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
   done
   echo "$missing"
@@ -40,6 +45,11 @@ if [ ! -f "$STAMP" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -r "$REQ"
   touch "$STAMP"
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo ">> installing the page's JavaScript packages (three.js, npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 echo ">> database schema"

@@ -18,7 +18,7 @@ export class Connection {
     this.timer = null;
     this.connects = 0; // successful opens (tests)
     this._online = () => {
-      if (this.status === "waiting") this.reconnectNow();
+      if (this.status === "waiting" && !this.stopped) this.reconnectNow();
     };
     window.addEventListener("online", this._online);
   }
@@ -109,7 +109,6 @@ export class Connection {
   close() {
     this.stopped = true;
     clearTimeout(this.timer);
-    window.removeEventListener("online", this._online);
     if (this.ws) this.ws.close(1000, "bye");
   }
 }

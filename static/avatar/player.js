@@ -336,7 +336,10 @@ export class Player {
     this.lastEnd = -Infinity;
     for (const id of this.queue) {
       const t = this.turns.get(id);
-      if (t) t.cancelled = true;
+      if (t) {
+        t.cancelled = true;
+        t.sentences.clear(); // drop decoded audio
+      }
     }
     this.queue = [];
     this.driver.setMouthShape(restWeights());
@@ -354,6 +357,7 @@ export class Player {
       return;
     }
     t.cancelled = true;
+    t.sentences.clear();
     this.queue = this.queue.filter((id) => id !== turnId);
   }
 
