@@ -33,14 +33,19 @@ def sentence_event(
     return None
 
 
-def active_turn(session_id: uuid.UUID | str) -> str | None:
-    """The id of the session's latest turn if it has not ended yet."""
+def latest_turn(session_id: uuid.UUID | str) -> str | None:
+    """The id of the session's latest turn (the one a listener may still be hearing)."""
     last = (
         StoredEvent.objects.filter(session_id=session_id, type="UserMessageReceived").order_by("-seq").first()
     )
-    if last is None:
+    return None if last is None else str(last.data["turn_id"])
+
+
+def active_turn(session_id: uuid.UUID | str) -> str | None:
+    """The id of the session's latest turn if it has not ended yet."""
+    turn_id = latest_turn(session_id)
+    if turn_id is None:
         return None
-    turn_id = str(last.data["turn_id"])
     ended = StoredEvent.objects.filter(
         session_id=session_id, type__in=("TurnCompleted", "TurnInterrupted"), data__turn_id=turn_id
     ).exists()

@@ -84,23 +84,32 @@ def interrupt_turn(
     played_index: object = None,
     played_ms: object = None,
 ) -> RecordedEvent:
-    """Stop the current turn and record what the user actually heard.
+    """Stop the latest turn and record what the user actually heard.
 
     Sentence stages of the turn that have not run yet are skipped, the LLM stops at
-    its next sentence, and the next turn's history holds only the heard text.
+    its next sentence, and the next turn's history holds only the heard text. A turn
+    whose generation already completed can still be interrupted while its audio
+    plays (playback runs behind generation), as long as it is the latest turn.
     Interrupting the same turn twice returns the first ``TurnInterrupted``.
     """
     index = _valid_position("played_index", played_index)
     ms = _valid_position("played_ms", played_ms)
-    turn_id = turn_id or selectors.active_turn(session_id)
-    if turn_id is None:
-        raise NoActiveTurn("there is no turn in progress")
-    events = selectors.turn_events(session_id, turn_id)
+    latest = selectors.latest_turn(session_id)
+    if turn_id is not None and turn_id != latest:
+        events = selectors.turn_events(session_id, turn_id)
+        done = next((e for e in events if e.type == "TurnInterrupted"), None)
+        if done is not None:
+            return done
+        raise NoActiveTurn(f"turn {turn_id} is not the latest turn of the session")
+    if latest is None:
+        raise NoActiveTurn("there is no turn to interrupt")
+    events = selectors.turn_events(session_id, latest)
     done = next((e for e in events if e.type == "TurnInterrupted"), None)
     if done is not None:
+        if turn_id is None:  # a bare interrupt after the turn was stopped: nothing playing
+            raise NoActiveTurn("the latest turn was already interrupted")
         return done
-    if not events or any(e.type == "TurnCompleted" for e in events):
-        raise NoActiveTurn(f"turn {turn_id} is not in progress")
+    turn_id = latest
     sentences = sorted((e.data["index"], e.data["text"]) for e in events if e.type == "SentenceGenerated")
     durations = {e.data["index"]: e.data["duration_ms"] for e in events if e.type == "SpeechSynthesized"}
     full, text = heard_text(

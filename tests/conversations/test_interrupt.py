@@ -7,7 +7,13 @@ import uuid
 import pytest
 
 from conversations import eventstore, selectors, services
-from conversations.domain.events import DomainEvent, SentenceGenerated, SpeechSynthesized, UserMessageReceived
+from conversations.domain.events import (
+    DomainEvent,
+    SentenceGenerated,
+    SpeechSynthesized,
+    TurnCompleted,
+    UserMessageReceived,
+)
 from conversations.domain.heard import cut_text, heard_text
 from synthesis import pipeline
 from tests.helpers import validate_event
@@ -78,6 +84,20 @@ def test_interrupting_twice_returns_the_first_interruption() -> None:
     first = services.interrupt_turn(session_id, turn_id=turn, played_index=0, played_ms=500)
     again = services.interrupt_turn(session_id, turn_id=turn, played_index=2, played_ms=0)
     assert again == first
+
+
+@pytest.mark.django_db
+def test_a_completed_turn_can_be_interrupted_while_its_audio_plays() -> None:
+    session_id = services.start_session()
+    turn = _turn_in_progress(session_id, spoken=2)
+    eventstore.append_retrying(session_id, [TurnCompleted(turn_id=turn, sentence_count=3, timings={"stages": {}})])
+    assert selectors.active_turn(session_id) is None  # generation is done...
+    event = services.interrupt_turn(session_id, played_index=0, played_ms=2000)  # ...playback is not
+    assert event.data["heard_text"] == SENTENCES[0]
+    nxt = eventstore.append_retrying(session_id, [UserMessageReceived(turn_id="next", text="Ещё?")])[0]
+    assert selectors.chat_history(session_id, nxt.seq, max_turns=6)[-1] == ("assistant", SENTENCES[0])
+    with pytest.raises(services.NoActiveTurn):  # an earlier turn is no longer playing
+        services.interrupt_turn(session_id, turn_id=turn + "-other")
 
 
 @pytest.mark.django_db
