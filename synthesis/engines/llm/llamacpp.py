@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from synthesis.engines.llm.models import DEFAULT_MODEL, MODELS, get_spec, verify_file
+from synthesis.gpu import default_models_dir
 from synthesis.interfaces import (
     Availability,
     ChatMessage,
@@ -79,19 +80,6 @@ class _LoadedModel:
 _LOADED: dict[_LoadKey, _LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
 _VERIFIED: set[tuple[str, int, int, str | None]] = set()  # (path, size, mtime_ns, sha256)
-
-
-def default_models_dir() -> Path:
-    """Django's AVATAR_MODELS_DIR when settings are configured, else env, else var/models."""
-    try:
-        from django.conf import settings
-
-        if settings.configured and hasattr(settings, "AVATAR_MODELS_DIR"):
-            return Path(settings.AVATAR_MODELS_DIR)
-    except ImportError:
-        pass
-    env = os.environ.get("AVATAR_MODELS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "var" / "models"
 
 
 def default_threads() -> int:
