@@ -439,3 +439,35 @@ class ModelCache:
 
 
 MODELS = ModelCache()
+
+
+class ManagedModel:
+    """What RuBERT, XTTS and Silero share: weights held in the per-process ``MODELS``
+    cache (one copy per worker, unloaded when idle or under memory pressure), loaded
+    ahead of the first task by ``preload`` (see synthesis/warmup.py), with the load's
+    time, device and VRAM reported once through ``pop_load_stats``."""
+
+    cache_key: Any
+    need_vram_mb: int
+    idle_unload_s: float
+    _load_stats: LoadStats | None
+
+    def _load(self) -> Any:  # returns (the loaded model, LoadStats)
+        raise NotImplementedError
+
+    def _acquire(self) -> Any:
+        return MODELS.acquire(self.cache_key, self._load, need_mb=self.need_vram_mb, idle_unload_s=self.idle_unload_s)
+
+    def _after_load(self, loaded: Any) -> None:
+        """Hook for work that belongs to warming up (e.g. computing a voice)."""
+
+    def preload(self) -> None:
+        with self._acquire() as (loaded, stats):
+            if stats is not None:
+                self._load_stats = stats
+            self._after_load(loaded)
+
+    def pop_load_stats(self) -> dict[str, Any] | None:
+        """The last load's time/VRAM/device, once (merge into the stage's timing)."""
+        stats, self._load_stats = self._load_stats, None
+        return None if stats is None else stats.to_timing()

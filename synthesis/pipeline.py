@@ -58,6 +58,7 @@ class Attempt:
     result: Any = None
     compute_s: float = 0.0
     failures: list[DomainEvent] = field(default_factory=list)
+    timing: dict[str, Any] = field(default_factory=dict)  # e.g. a model load: time, device, VRAM
 
 
 def run_engines(
@@ -82,8 +83,11 @@ def run_engines(
         else:
             t0 = time.perf_counter()
             try:
-                attempt.result = call(factory.get_engine(stage, candidate.name))
+                engine = factory.get_engine(stage, candidate.name)
+                attempt.result = call(engine)
                 attempt.engine, attempt.compute_s = candidate.name, time.perf_counter() - t0
+                if load := getattr(engine, "pop_load_stats", lambda: None)():
+                    attempt.timing["load"] = load  # this call loaded the model
                 return attempt
             except Exception as exc:  # any engine error degrades; it never loses the turn
                 log.warning("%s engine %s failed: %s", stage, candidate.name, exc)
@@ -295,7 +299,7 @@ def analyze_sentiment(session_id: str, turn_id: str, index: int, enqueued_at: fl
         event_id=derived_event_id(session_id, turn_id, index, "sentiment"),
         turn_id=turn_id, index=index, label=label,
         scores={k: round(float(v), 4) for k, v in scores.items()},
-        engine=engine, timing=clock.timing(attempt.compute_s),
+        engine=engine, timing=clock.timing(attempt.compute_s, **attempt.timing),
     )
     _append(session_id, [*attempt.failures, event])
 
@@ -328,7 +332,7 @@ def synthesize_speech(session_id: str, turn_id: str, index: int, enqueued_at: fl
             {"symbol": p.symbol, "start": round(p.start, 4), "end": round(p.end, 4)} for p in audio.phones
         ],
         phone_set=audio.phone_set,
-        timing=clock.timing(attempt.compute_s, audio_ms=audio.duration_ms),
+        timing=clock.timing(attempt.compute_s, **attempt.timing, audio_ms=audio.duration_ms),
     )
     _append(session_id, [*attempt.failures, event])
 
@@ -380,7 +384,7 @@ def generate_lipsync(session_id: str, turn_id: str, index: int, enqueued_at: flo
         event_id=derived_event_id(session_id, turn_id, index, "lipsync"),
         turn_id=turn_id, index=index, cues=cues, generator=attempt.engine,
         cues_artifact=artifacts.store_json(cues, "cues"),
-        timing=clock.timing(attempt.compute_s),
+        timing=clock.timing(attempt.compute_s, **attempt.timing),
     )
     _append(session_id, [*attempt.failures, event])
 
@@ -430,7 +434,7 @@ def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float) -
         turn_id=turn_id, index=index, preset=preset, preset_version=version,
         keyframes=keyframes, layers=layers, engine=attempt.engine or "none",
         keyframes_artifact=artifacts.store_json(keyframes, "keyframes"),
-        timing=clock.timing(attempt.compute_s),
+        timing=clock.timing(attempt.compute_s, **attempt.timing),
     )
     _append(session_id, [*attempt.failures, event])
     complete_turn_if_done(session_id, turn_id)

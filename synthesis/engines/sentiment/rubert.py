@@ -33,8 +33,8 @@ from typing import Any, ClassVar
 from synthesis.engines.sentiment.rules import has_thinking_cue, result_from_scores
 from synthesis.gpu import (
     GPU_INSTALL_HINT,
-    MODELS,
     LoadStats,
+    ManagedModel,
     default_models_dir,
     measure_load,
     missing_packages,
@@ -93,7 +93,7 @@ class _Loaded:
     lock: threading.Lock
 
 
-class RuBertSentiment:
+class RuBertSentiment(ManagedModel):
     name: ClassVar[str] = "rubert"
 
     def __init__(
@@ -174,19 +174,6 @@ class RuBertSentiment:
                 raise EngineError(f"rubert: model label {raw!r} has no emotion; set the label_map option")
             labels.append(emotion)
         return tuple(labels)
-
-    def _acquire(self) -> Any:
-        return MODELS.acquire(self.cache_key, self._load, need_mb=self.need_vram_mb, idle_unload_s=self.idle_unload_s)
-
-    def preload(self) -> None:
-        with self._acquire() as (_, stats):
-            if stats is not None:
-                self._load_stats = stats
-
-    def pop_load_stats(self) -> dict[str, Any] | None:
-        """The last load's time/VRAM/device, once (merge into the stage's timing)."""
-        stats, self._load_stats = self._load_stats, None
-        return None if stats is None else stats.to_timing()
 
     # -- inference --
 

@@ -30,8 +30,8 @@ from typing import Any, ClassVar
 from synthesis.audio import read_wav, write_wav
 from synthesis.gpu import (
     GPU_INSTALL_HINT,
-    MODELS,
     LoadStats,
+    ManagedModel,
     default_models_dir,
     measure_load,
     missing_packages,
@@ -59,7 +59,7 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class SileroTTS:
+class SileroTTS(ManagedModel):
     name: ClassVar[str] = "silero"
 
     def __init__(
@@ -122,18 +122,6 @@ class SileroTTS:
         if speakers and self.speaker not in speakers:
             raise EngineError(f"silero: no speaker {self.speaker!r}; the model has {', '.join(speakers)}")
         return _Loaded(model, choice.device), stats
-
-    def _acquire(self) -> Any:
-        return MODELS.acquire(self.cache_key, self._load, need_mb=self.need_vram_mb, idle_unload_s=self.idle_unload_s)
-
-    def preload(self) -> None:
-        with self._acquire() as (_, stats):
-            if stats is not None:
-                self._load_stats = stats
-
-    def pop_load_stats(self) -> dict[str, Any] | None:
-        stats, self._load_stats = self._load_stats, None
-        return None if stats is None else stats.to_timing()
 
     def synthesize(self, text: str, *, timeout: float) -> SpeechAudio:
         deadline = time.monotonic() + timeout

@@ -41,6 +41,7 @@ from synthesis.gpu import (
     GPU_INSTALL_HINT,
     MODELS,
     LoadStats,
+    ManagedModel,
     default_models_dir,
     is_cuda_oom,
     measure_load,
@@ -91,7 +92,7 @@ class _Loaded:
         return list(getattr(manager, "speakers", {}) or {})
 
 
-class XttsTTS:
+class XttsTTS(ManagedModel):
     name: ClassVar[str] = "xtts"
 
     def __init__(
@@ -180,21 +181,8 @@ class XttsTTS:
             raise EngineError(f"xtts: {self.model_dir} holds a {type(model).__name__} model, not XTTS")
         return _Loaded(api, model, choice.device), stats
 
-    def _acquire(self) -> Any:
-        return MODELS.acquire(
-            self.cache_key, self._load, need_mb=self.need_vram_mb, idle_unload_s=self.idle_unload_s
-        )
-
-    def preload(self) -> None:
-        with self._acquire() as (loaded, stats):
-            if stats is not None:
-                self._load_stats = stats
-            self._voice(loaded)
-
-    def pop_load_stats(self) -> dict[str, Any] | None:
-        """The last load's time/VRAM/device, once (merge into the stage's timing)."""
-        stats, self._load_stats = self._load_stats, None
-        return None if stats is None else stats.to_timing()
+    def _after_load(self, loaded: Any) -> None:
+        self._voice(loaded)  # the speaker conditioning, computed once at warm-up
 
     @property
     def voice_name(self) -> str:
