@@ -9,6 +9,7 @@ not depend on how the stream was cut into deltas.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .engines.llm.actions import Action, ActionFilter
@@ -68,7 +69,15 @@ class ReplyStream:
         return action, emotion
 
     def _attach(self, sentences: list[str]) -> list[ReplySentence]:
-        return [ReplySentence(text, *self._pick(None, None, self._end_of(text))) for text in sentences]
+        return [ReplySentence(_tidy(text), *self._pick(None, None, self._end_of(text))) for text in sentences]
+
+
+def _tidy(text: str) -> str:
+    # A tag removed between a clause mark and the sentence end leaves "серая,." behind.
+    return _DANGLING.sub("", text)
+
+
+_DANGLING = re.compile(r"\s*[,;:]+\s*(?=[.!?…]+$)")
 
 
 def split_reply(text: str) -> list[ReplySentence]:

@@ -36,3 +36,9 @@ def test_json_action_and_unknown_tag() -> None:
     sentences = split_reply('{"action": "nod"} Да, конечно. [щёлкнуть пальцами] Сделаю.')
     assert sentences[0] == ReplySentence("Да, конечно.", action="nod")
     assert sentences[1].text == "Сделаю." and sentences[1].action is None
+
+
+def test_a_tag_removed_before_the_end_leaves_no_dangling_comma() -> None:
+    assert split_reply("Зима холодна и серая, [эмоция: грусть].") == [
+        ReplySentence("Зима холодна и серая.", emotion="sad")
+    ]
