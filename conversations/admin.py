@@ -103,11 +103,13 @@ class TtsEngineFilter(_EngineFilter):
 
 @admin.register(Session)
 class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
-    list_display = ("__str__", "created_at", "turn_count", "sentence_count", "engines", "failure_count", "head_seq")
+    list_display = (
+        "__str__", "created_at", "turn_count", "sentence_count", "engines", "failure_count", "head_seq", "replay_link",
+    )
     list_filter = (("created_at", admin.DateFieldListFilter), LlmEngineFilter, TtsEngineFilter, HasFailuresFilter)
     search_fields = ("id", "title", "turns__user_text", "turns__sentences__text")
     date_hierarchy = "created_at"
-    fields = ("id", "title", "created_at", "head_seq", "transcript", "event_log")
+    fields = ("id", "title", "created_at", "head_seq", "replay_link", "transcript", "event_log")
     readonly_fields = fields
     list_per_page = 50
 
@@ -131,6 +133,13 @@ class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
                     queryset=TranscriptSentence.objects.only("turn_id", "tts_engine", "lipsync_generator"),
                 ),
             )
+        )
+
+    @admin.display(description="повтор")
+    def replay_link(self, obj: Session) -> SafeString:
+        url = reverse("avatar-replay", kwargs={"session_id": obj.pk})
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener" title="Воспроизвести сессию на аватаре">▶ Повтор</a>', url
         )
 
     @admin.display(description="ходов", ordering="n_turns")

@@ -1,4 +1,4 @@
-"""The avatar page; included at the site root by avatar_project/urls.py."""
+"""The avatar page and the staff replay page; included at the site root by avatar_project/urls.py."""
 
 from __future__ import annotations
 
@@ -8,4 +8,5 @@ from . import views
 
 urlpatterns = [
     path("", views.page, name="avatar-page"),
+    path("replay/<uuid:session_id>/", views.replay, name="avatar-replay"),
 ]

@@ -37,6 +37,15 @@ def manage(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return run
 
 
+def _without_paths(value: Any) -> Any:
+    """The JSON without local file paths (they differ between installations)."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v) for k, v in value.items() if k != "path"}
+    if isinstance(value, list):
+        return [_without_paths(v) for v in value]
+    return value
+
+
 def _lines(out: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
@@ -79,3 +88,28 @@ def test_replay_of_unknown_session_is_an_error(manage: Any) -> None:
     assert proc.returncode != 0 and "does not exist" in proc.stderr
     proc = manage("replay", "not-a-uuid", check=False)
     assert proc.returncode != 0 and "does not exist" in proc.stderr
+
+
+def test_export_and_import_move_a_session_to_another_installation(
+    manage: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    events = _lines(manage("say", "--speak", "--json", "Переезжаю в новый дом.").stdout)
+    session_id = events[0]["session_id"]
+    path = tmp_path_factory.mktemp("export") / "session.tar.gz"
+    assert "events ->" in manage("export_session", session_id, "-o", str(path)).stdout
+    other = tmp_path_factory.mktemp("other-home")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "AVATAR_TASK_MODE")}
+    env |= {"AVATAR_HOME": str(other), "AVATAR_MODELS_DIR": str(settings.AVATAR_MODELS_DIR)}
+
+    def there(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+
+    assert there("migrate", "--noinput", "-v", "0").returncode == 0
+    assert session_id in there("import_session", str(path)).stdout
+    moved = _lines(there("replay", session_id, "--json").stdout)
+    original = _lines(manage("replay", session_id, "--json").stdout)
+    assert [_without_paths(e) for e in moved] == [_without_paths(e) for e in original]
+    audio = [Path(e["data"]["audio"]["path"]) for e in moved if e["type"] == "SpeechSynthesized"]
+    assert audio and all(p.is_file() and str(p).startswith(str(other)) for p in audio)
+    assert there("import_session", str(path)).returncode != 0  # already there
