@@ -199,9 +199,10 @@ export class AvatarDriver {
 
   /** Cross-fade to clip at clock time startAt (default: now), fade seconds long. */
   /** origin: the clock time of the clip's t = 0 (defaults to startAt; earlier for a late clip). */
-  playMotion(clip, { startAt = null, origin = null, fade = 0.3, name = clip.name } = {}) {
+  /** rate: clip seconds per clock second (replay speed; 1 live). */
+  playMotion(clip, { startAt = null, origin = null, fade = 0.3, name = clip.name, rate = 1 } = {}) {
     const at = startAt ?? this.now();
-    this.pending.push({ clip, startAt: at, origin: origin ?? at, fade, name });
+    this.pending.push({ clip, startAt: at, origin: origin ?? at, fade, name, rate });
     this.pending.sort((a, b) => a.startAt - b.startAt);
   }
 
@@ -216,7 +217,7 @@ export class AvatarDriver {
     this._crossFade(this.idleAction, fade, null, "local-idle", this.idleAction.getClip());
   }
 
-  _crossFade(action, fade, startAt, name, clip) {
+  _crossFade(action, fade, startAt, name, clip, rate = 1) {
     const prev = this.current.action;
     if (action !== this.idleAction) {
       action.reset();
@@ -235,7 +236,7 @@ export class AvatarDriver {
     } else {
       action.fadeIn(fade);
     }
-    this.current = { action, startAt, clip: clip ?? action.getClip(), name };
+    this.current = { action, startAt, clip: clip ?? action.getClip(), name, rate };
     this.retiring.delete(action);
   }
 
@@ -246,17 +247,18 @@ export class AvatarDriver {
       const p = this.pending.shift();
       if (this.pending.length && this.pending[0].startAt <= now) continue;
       const action = this.mixer.clipAction(p.clip);
-      this._crossFade(action, p.fade, p.origin, p.name, p.clip);
+      this._crossFade(action, p.fade, p.origin, p.name, p.clip, p.rate);
       this.gestures++;
     }
     // Keep the sentence clip on the audio clock; fade to idle when it has run out.
     const cur = this.current;
     if (cur.action !== this.idleAction && cur.startAt !== null) {
-      const t = now - cur.startAt;
+      const rate = cur.rate ?? 1;
+      const t = (now - cur.startAt) * rate;
       const duration = cur.clip.duration;
       const next = this.pending.length ? this.pending[0].startAt : Infinity;
       if (t > duration + 0.15 && next - now > 0.8) this._fadeToIdle(0.6);
-      else cur.action.time = Math.min(Math.max(0, t - dt), duration);
+      else cur.action.time = Math.min(Math.max(0, t - dt * rate), duration);
     }
     this.mixer.update(dt);
     for (const a of [...this.retiring]) {

@@ -33,6 +33,7 @@ export class Player {
     this.lastEnd = -Infinity; // clock time the last scheduled sentence ends
     this.subtitle = null;
     this.active = false;
+    this.rate = 1; // playback speed for sentences scheduled from now on (replay); live: always 1
     this._timer = setInterval(() => this.pump(), 100);
     // Sentence boundaries, subtitles and the mouth target follow the audio clock even when
     // rendering is slow or paused (the render loop calls tick() too, every frame).
@@ -221,17 +222,22 @@ export class Player {
 
   _schedule(s) {
     const now = this.now();
-    const start = Math.max(now + LEAD_S, this.lastEnd + SENTENCE_PAUSE_S);
+    const rate = this.rate > 0 ? this.rate : 1;
+    // opts.notBefore(s): the earliest clock time the sentence may start (replay), or null.
+    const notBefore = this.opts.notBefore?.(s) ?? -Infinity;
+    const start = Math.max(now + LEAD_S, this.lastEnd + SENTENCE_PAUSE_S / rate, notBefore);
     let duration;
+    s.rate = rate;
     if (s.buffer && !s.audioFailed && !s.textOnly) {
-      duration = s.buffer.duration;
+      duration = s.buffer.duration / rate;
       const src = this.ctx.createBufferSource();
       src.buffer = s.buffer;
+      if (rate !== 1) src.playbackRate.value = rate;
       src.connect(this.ctx.destination);
       src.start(start);
       s.source = src;
     } else {
-      duration = Number(s.keyframes?.duration) > 0 ? Number(s.keyframes.duration) : readingTime(s.text);
+      duration = (Number(s.keyframes?.duration) > 0 ? Number(s.keyframes.duration) : readingTime(s.text)) / rate;
     }
     s.startAt = start;
     s.endAt = start + duration;
@@ -251,6 +257,7 @@ export class Player {
       startAt: late ? Math.max(s.startAt, this.now()) : s.startAt,
       origin: s.startAt, // the clip's t = 0 is the sentence's audio start
       fade: late ? 0.4 : 0.3,
+      rate: s.rate ?? 1,
     });
   }
 
@@ -273,7 +280,7 @@ export class Player {
     this.current = current;
     if (current && current.cues && current.buffer && !current.textOnly && !current.audioFailed) {
       const latency = this.ctx.outputLatency || 0;
-      this.driver.setMouthShape(current.cues.weightsAt(now - current.startAt - latency));
+      this.driver.setMouthShape(current.cues.weightsAt((now - current.startAt - latency) * (current.rate ?? 1)));
     } else {
       this.driver.setMouthShape(restWeights());
     }
@@ -347,6 +354,12 @@ export class Player {
     this.driver.returnToIdle(0.35);
     this.tick();
     return progress;
+  }
+
+  /** Stop everything and forget every turn, so that the same turns can be added again (replay seeks). */
+  reset() {
+    this.stop();
+    this.turns.clear();
   }
 
   cancelTurn(turnId) {

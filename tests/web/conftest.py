@@ -71,11 +71,11 @@ def screenshot(page: Any, name: str) -> Path:
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if playwright_api is None:
-        pytest.skip("the playwright package is not installed (pip install playwright)")
+        pytest.fail("the playwright package is not installed: run scripts/setup.sh --dev")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/setup.sh --dev (apt-get install -y chromium)")
     if not (ROOT / "node_modules" / "three" / "build" / "three.module.js").exists():
-        pytest.skip("three.js is not installed: run `npm ci` in the repository root")
+        pytest.fail("three.js is not installed: run scripts/setup.sh (it runs `npm ci`)")
     with playwright_api.sync_playwright() as pw:
         # Playwright gives every launch a fresh temporary profile (no --user-data-dir needed).
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
