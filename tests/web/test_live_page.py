@@ -11,7 +11,6 @@ are about behaviour, not wording.
 from __future__ import annotations
 
 import contextlib
-
 import time
 from collections.abc import Iterator
 from typing import Any
