@@ -23,6 +23,9 @@ class Session(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Editing sentences and re-rendering append to the log: a right of its own,
+        # since the session itself is read-only in the admin.
+        permissions = [("revise_session", "Can edit sentences and re-render sessions")]
 
     def __str__(self) -> str:
         return self.title or str(self.id)
@@ -72,14 +75,10 @@ class TranscriptTurn(models.Model):
         ]
 
 
-class TranscriptSentence(models.Model):
-    """One sentence of a reply with its artifacts (projection)."""
+class _Rendering(models.Model):
+    """What rendering a sentence produced: the original (revision 0) or a revision."""
 
-    turn = models.ForeignKey(TranscriptTurn, on_delete=models.CASCADE, related_name="sentences")
-    index = models.PositiveIntegerField()
-    text = models.TextField()
-    action = models.CharField(max_length=64, blank=True)
-    emotion = models.CharField(max_length=16, blank=True)
+    emotion = models.CharField(max_length=16, blank=True)  # the analysed emotion
     emotion_scores = models.JSONField(default=dict, blank=True)
     spoken_text = models.TextField(blank=True)
     audio_name = models.CharField(max_length=255, blank=True)
@@ -94,9 +93,44 @@ class TranscriptSentence(models.Model):
     failures = models.JSONField(default=list, blank=True)
 
     class Meta:
+        abstract = True
+
+
+class TranscriptSentence(_Rendering):
+    """One sentence of a reply with its artifacts as rendered live, revision 0 (projection)."""
+
+    turn = models.ForeignKey(TranscriptTurn, on_delete=models.CASCADE, related_name="sentences")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    action = models.CharField(max_length=64, blank=True)
+    latest_revision = models.PositiveIntegerField(default=0)  # 0: never revised
+
+    class Meta:
         ordering = ["turn", "index"]
         constraints = [
             models.UniqueConstraint(fields=["turn", "index"], name="unique_sentence_index"),
+        ]
+
+
+class TranscriptRevision(_Rendering):
+    """One revision of a sentence (a staff edit or a re-render) and its artifacts (projection)."""
+
+    sentence = models.ForeignKey(TranscriptSentence, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    based_on = models.PositiveIntegerField(default=0)
+    text = models.TextField()
+    chosen_emotion = models.CharField(max_length=16, blank=True)  # set by the editor ("" = analysed)
+    action = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=16)
+    editor = models.CharField(max_length=150, blank=True)
+    render_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    rendered_at = models.DateTimeField(null=True, blank=True)  # when its motion (last stage) was stored
+
+    class Meta:
+        ordering = ["sentence", "revision"]
+        constraints = [
+            models.UniqueConstraint(fields=["sentence", "revision"], name="unique_sentence_revision"),
         ]
 
 

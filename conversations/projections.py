@@ -16,7 +16,7 @@ from django.db.models import Max
 
 from . import eventstore
 from .eventstore import RecordedEvent
-from .models import Session, TranscriptSentence, TranscriptTurn
+from .models import Session, TranscriptRevision, TranscriptSentence, TranscriptTurn
 
 log = logging.getLogger("avatar.projections")
 
@@ -39,7 +39,18 @@ def _sentence(event: RecordedEvent) -> TranscriptSentence:
     return sentence
 
 
-def _timing(sentence: TranscriptSentence, stage: str, event: RecordedEvent) -> None:
+def _rendering(event: RecordedEvent) -> TranscriptSentence | TranscriptRevision:
+    """Where a stage's result goes: the sentence (revision 0) or the revision it rendered."""
+    revision = event.data.get("revision") or 0
+    if not revision:
+        return _sentence(event)
+    row = TranscriptRevision.objects.filter(sentence=_sentence(event), revision=revision).first()
+    if row is None:
+        raise _Orphan(event)
+    return row
+
+
+def _timing(sentence: TranscriptSentence | TranscriptRevision, stage: str, event: RecordedEvent) -> None:
     if event.data.get("timing"):
         sentence.timings = {**sentence.timings, stage: event.data["timing"]}
 
@@ -77,14 +88,14 @@ def _reply_generated(event: RecordedEvent) -> None:
 
 
 def _sentiment(event: RecordedEvent) -> None:
-    s = _sentence(event)
+    s = _rendering(event)
     s.emotion, s.emotion_scores = event.data["label"], event.data["scores"]
     _timing(s, "sentiment", event)
     s.save()
 
 
 def _speech(event: RecordedEvent) -> None:
-    s, d = _sentence(event), event.data
+    s, d = _rendering(event), event.data
     s.audio_name, s.audio_sha256 = d["audio"]["name"], d["audio"]["sha256"]
     s.duration_ms, s.tts_engine, s.spoken_text = d["duration_ms"], d["engine"], d["spoken_text"]
     _timing(s, "tts", event)
@@ -92,17 +103,32 @@ def _speech(event: RecordedEvent) -> None:
 
 
 def _lipsync(event: RecordedEvent) -> None:
-    s = _sentence(event)
+    s = _rendering(event)
     s.lipsync_generator, s.cue_count = event.data["generator"], len(event.data["cues"])
     _timing(s, "lipsync", event)
     s.save()
 
 
 def _motion(event: RecordedEvent) -> None:
-    s = _sentence(event)
+    s = _rendering(event)
     s.motion_preset, s.motion_preset_version = event.data["preset"], event.data["preset_version"]
     _timing(s, "motion", event)
+    if isinstance(s, TranscriptRevision):
+        s.rendered_at = event.ts  # motion is the last stage: the revision is ready to play
     s.save()
+
+
+def _sentence_revised(event: RecordedEvent) -> None:
+    d = event.data
+    sentence = _sentence(event)
+    TranscriptRevision.objects.create(
+        sentence=sentence, revision=d["revision"], based_on=d["based_on"], text=d["text"],
+        chosen_emotion=d.get("emotion") or "", action=d.get("action") or "", reason=d.get("reason", "edit"),
+        editor=d.get("editor", ""), render_id=d.get("render_id") or "", created_at=event.ts,
+    )
+    if d["revision"] > sentence.latest_revision:
+        sentence.latest_revision = d["revision"]
+        sentence.save(update_fields=["latest_revision"])
 
 
 def _stage_failed(event: RecordedEvent) -> None:
@@ -111,7 +137,10 @@ def _stage_failed(event: RecordedEvent) -> None:
     if d.get("turn_id") is None:
         return
     if d.get("index") is not None:
-        s = TranscriptSentence.objects.filter(turn__turn_id=d["turn_id"], index=d["index"]).first()
+        try:
+            s = _rendering(event)
+        except _Orphan:
+            s = None
         if s is not None:
             s.failures = [*s.failures, failure]
             s.save(update_fields=["failures"])
@@ -144,6 +173,7 @@ HANDLERS: dict[str, Callable[[RecordedEvent], None]] = {
     "StageFailed": _stage_failed,
     "TurnCompleted": _turn_completed,
     "TurnInterrupted": _turn_interrupted,
+    "SentenceRevised": _sentence_revised,
 }
 
 
@@ -186,8 +216,14 @@ def _fields(obj: TranscriptTurn | TranscriptSentence, exclude: set[str]) -> dict
 def snapshot(session_id: uuid.UUID | str) -> list[dict[str, Any]]:
     """The projection of one session as plain data (for comparisons and exports)."""
     turns = []
-    for turn in TranscriptTurn.objects.filter(session_id=session_id).prefetch_related("sentences"):
+    for turn in TranscriptTurn.objects.filter(session_id=session_id).prefetch_related("sentences__revisions"):
         row: dict[str, Any] = _fields(turn, exclude={"id"})
-        row["sentences"] = [_fields(s, exclude={"id", "turn"}) for s in turn.sentences.all()]
+        row["sentences"] = [
+            {
+                **_fields(s, exclude={"id", "turn"}),
+                "revisions": [_fields(r, exclude={"id", "sentence"}) for r in s.revisions.all()],
+            }
+            for s in turn.sentences.all()
+        ]
         turns.append(row)
     return turns

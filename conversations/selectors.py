@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from . import eventstore
@@ -25,12 +27,30 @@ def user_message(session_id: uuid.UUID | str, turn_id: str) -> RecordedEvent:
 
 
 def sentence_event(
-    events: list[RecordedEvent], event_type: str, index: int
+    events: list[RecordedEvent], event_type: str, index: int, revision: int = 0
 ) -> RecordedEvent | None:
+    """The event of ``event_type`` for one sentence, for one revision of it (0: as generated)."""
     for event in events:
-        if event.type == event_type and event.data.get("index") == index:
+        if (
+            event.type == event_type
+            and event.data.get("index") == index
+            and event.data.get("revision", 0) == revision
+        ):
             return event
     return None
+
+
+def original(events: list[RecordedEvent]) -> list[RecordedEvent]:
+    """The events of the live turn itself: without later revisions of its sentences."""
+    return [e for e in events if not e.data.get("revision") and e.type != "SentenceRevised"]
+
+
+def latest_revision(events: list[RecordedEvent], index: int) -> int:
+    """The newest revision number of one sentence of a turn (0 when never revised)."""
+    return max(
+        (int(e.data["revision"]) for e in events if e.type == "SentenceRevised" and e.data["index"] == index),
+        default=0,
+    )
 
 
 def latest_turn(session_id: uuid.UUID | str) -> str | None:
@@ -87,3 +107,58 @@ def chat_history(
         if said:
             history.append(("assistant", said))
     return history
+
+
+@dataclass(frozen=True)
+class RenderStatus:
+    """Progress of one whole-session re-render, derived from the log."""
+
+    render_id: str
+    requested_by: str
+    requested_at: datetime
+    total: int  # sentence revisions it renders
+    rendered: int  # of them, those with their motion planned (the chain's last stage)
+    failures: int  # StageFailed events while rendering them
+    completed: bool
+    engines: dict[str, str]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else round(100 * self.rendered / self.total)
+
+
+_RENDER_TYPES = ("SessionRerenderRequested", "SessionRerenderCompleted", "MotionPlanned", "StageFailed")
+
+
+def render_statuses(session_id: uuid.UUID | str) -> list[RenderStatus]:
+    """Every re-render of the session, oldest first, with its progress."""
+    events = eventstore.read(session_id, types=_RENDER_TYPES)
+    completed = {e.data["render_id"] for e in events if e.type == "SessionRerenderCompleted"}
+    planned: set[tuple[str, int, int]] = set()
+    failed: dict[tuple[str, int, int], int] = defaultdict(int)
+    for e in events:
+        if e.data.get("revision") and e.data.get("turn_id") is not None:
+            key = (e.data["turn_id"], e.data["index"], e.data["revision"])
+            if e.type == "MotionPlanned":
+                planned.add(key)
+            elif e.type == "StageFailed":
+                failed[key] += 1
+    statuses = []
+    for e in events:
+        if e.type != "SessionRerenderRequested":
+            continue
+        keys = [(s["turn_id"], s["index"], s["revision"]) for s in e.data["sentences"]]
+        statuses.append(RenderStatus(
+            render_id=e.data["render_id"], requested_by=e.data["requested_by"], requested_at=e.ts,
+            total=len(keys), rendered=sum(k in planned for k in keys), failures=sum(failed[k] for k in keys),
+            completed=e.data["render_id"] in completed, engines=dict(e.data.get("engines") or {}),
+        ))
+    return statuses
+
+
+def render_status(session_id: uuid.UUID | str, render_id: str) -> RenderStatus | None:
+    return next((s for s in render_statuses(session_id) if s.render_id == render_id), None)
+
+
+def rerender_in_progress(session_id: uuid.UUID | str) -> RenderStatus | None:
+    return next((s for s in render_statuses(session_id) if not s.completed), None)

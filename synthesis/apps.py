@@ -17,4 +17,13 @@ class SynthesisConfig(AppConfig):
         def start_turn(event: RecordedEvent) -> None:
             dispatch.send("synthesis.generate_reply", str(event.session_id), event.data["turn_id"])
 
+        def render_revision(event: RecordedEvent) -> None:
+            # The per-sentence chain from its first stage; the LLM is not involved.
+            d = event.data
+            dispatch.send(
+                "synthesis.analyze_sentiment", str(event.session_id), d["turn_id"], d["index"],
+                revision=d["revision"],
+            )
+
         services.on_user_message(start_turn)
+        services.on_sentence_revised(render_revision)

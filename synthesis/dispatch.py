@@ -36,12 +36,12 @@ def _executor(queue: str) -> ThreadPoolExecutor:
         return _executors[queue]
 
 
-def _run_in_process(task_name: str, args: tuple[Any, ...]) -> None:
+def _run_in_process(task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     from avatar_project.celery import app
 
     close_old_connections()
     try:
-        result = app.tasks[task_name].apply(args=args)
+        result = app.tasks[task_name].apply(args=args, kwargs=kwargs)
         if result.failed():
             log.error("task %s%r failed:\n%s", task_name, args, result.traceback)
     finally:
@@ -53,22 +53,26 @@ def _log_crash(future: Future[None]) -> None:
         log.error("in-process task crashed", exc_info=exc)
 
 
-def send(task_name: str, *args: Any) -> Future[None] | None:
-    """Queue one task; the time of sending is appended so the task can measure its wait."""
+def send(task_name: str, *args: Any, **kwargs: Any) -> Future[None] | None:
+    """Queue one task; the time of sending is appended so the task can measure its wait.
+
+    Optional arguments travel as keywords, so a message sent without them (by an
+    older producer) still binds the same way.
+    """
     args = (*args, time.time())
     if settings.AVATAR_TASK_MODE == "in-process":
-        future = _executor(_queue_of(task_name)).submit(_run_in_process, task_name, args)
+        future = _executor(_queue_of(task_name)).submit(_run_in_process, task_name, args, kwargs)
         future.add_done_callback(_log_crash)
         return future
     from avatar_project.celery import app
 
-    app.send_task(task_name, args=args)
+    app.send_task(task_name, args=args, kwargs=kwargs)
     return None
 
 
-def send_on_commit(task_name: str, *args: Any) -> None:
+def send_on_commit(task_name: str, *args: Any, **kwargs: Any) -> None:
     """Queue the task once the current transaction commits (never for a rolled back write)."""
-    transaction.on_commit(lambda: send(task_name, *args))
+    transaction.on_commit(lambda: send(task_name, *args, **kwargs))
 
 
 def wait_idle(timeout: float = 60.0) -> bool:

@@ -26,6 +26,7 @@ from conversations.domain.events import (
     ReplyGenerated,
     SentenceGenerated,
     SentimentAnalyzed,
+    SessionRerenderCompleted,
     SpeechSynthesized,
     StageFailed,
     TurnCompleted,
@@ -69,6 +70,7 @@ def run_engines(
     turn_id: str,
     index: int | None,
     degraded: str,
+    revision: int = 0,
 ) -> Attempt:
     """Try the stage's engines in order; each failure becomes a ``StageFailed`` event.
 
@@ -94,16 +96,28 @@ def run_engines(
                 error = _error_text(exc)
         attempt.failures.append(
             StageFailed(
-                event_id=derived_event_id(session_id, turn_id, index, stage, "failed", candidate.name),
+                event_id=stage_event_id(session_id, turn_id, index, revision, stage, "failed", candidate.name),
                 stage=stage,
                 engine=candidate.name,
                 error=error,
                 fallback=fallback,
                 turn_id=turn_id,
                 index=index,
+                revision=revision,
             )
         )
     return attempt
+
+
+def stage_event_id(session_id: str, turn_id: str, index: int | None, revision: int, *what: str) -> Any:
+    """The deterministic id of a stage's event for one revision of a sentence.
+
+    Revision 0 keeps the ids the live chain always had, so re-running it after an
+    upgrade still finds what it stored before.
+    """
+    if revision:
+        return derived_event_id(session_id, turn_id, index, *what, f"r{revision}")
+    return derived_event_id(session_id, turn_id, index, *what)
 
 
 def _append(session_id: str, events: Sequence[DomainEvent]) -> list[RecordedEvent]:
@@ -262,69 +276,92 @@ def _reply_event(
 
 
 # --- Per-sentence stages ---------------------------------------------------------
+#
+# Each stage renders one revision of a sentence: revision 0 is the sentence as the
+# LLM generated it during the live turn; revision N > 0 comes from a
+# ``SentenceRevised`` event (a staff edit, or a re-render with the current engines).
 
 
-def _sentence_context(session_id: str, turn_id: str, index: int, own_type: str) -> list[RecordedEvent] | None:
-    """The turn's events, or None when this stage already ran for the sentence or the
-    user interrupted the turn (its pending sentences are cancelled)."""
-    events = selectors.turn_events(session_id, turn_id)
-    if selectors.sentence_event(events, own_type, index) is not None or selectors.is_interrupted(events):
+@dataclass(frozen=True)
+class _Spec:
+    """What to render for one revision of a sentence."""
+
+    text: str
+    emotion: str | None  # asked for (by the LLM or the editor); wins over sentiment analysis
+    action: str | None
+
+
+def _spec(events: list[RecordedEvent], index: int, revision: int) -> _Spec | None:
+    source = "SentenceRevised" if revision else "SentenceGenerated"
+    event = selectors.sentence_event(events, source, index, revision)
+    if event is None:
         return None
-    if selectors.sentence_event(events, "SentenceGenerated", index) is None:
-        raise eventstore.EventStoreError(f"turn {turn_id} has no sentence {index}")
-    return events
+    d = event.data
+    return _Spec(str(d["text"]), d.get("emotion"), d.get("action"))
 
 
-def _sentence_text(events: list[RecordedEvent], index: int) -> str:
-    event = selectors.sentence_event(events, "SentenceGenerated", index)
-    assert event is not None
-    return str(event.data["text"])
+def _sentence_context(
+    session_id: str, turn_id: str, index: int, own_type: str, revision: int = 0
+) -> tuple[list[RecordedEvent], _Spec] | None:
+    """The turn's events and what to render, or None when this stage already ran for
+    the revision or (for the live revision 0) the user interrupted the turn: its
+    pending sentences are cancelled. A revision is rendered even for an interrupted
+    turn: staff asked for it."""
+    events = selectors.turn_events(session_id, turn_id)
+    if selectors.sentence_event(events, own_type, index, revision) is not None:
+        return None
+    if revision == 0 and selectors.is_interrupted(events):
+        return None
+    spec = _spec(events, index, revision)
+    if spec is None:
+        raise eventstore.EventStoreError(f"turn {turn_id} has no sentence {index} revision {revision}")
+    return events, spec
 
 
-def analyze_sentiment(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
+def analyze_sentiment(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
     clock = StageClock(enqueued_at)
-    events = _sentence_context(session_id, turn_id, index, "SentimentAnalyzed")
-    if events is None:
+    context = _sentence_context(session_id, turn_id, index, "SentimentAnalyzed", revision)
+    if context is None:
         return
-    text = _sentence_text(events, index)
+    text = context[1].text
     attempt = run_engines(
         "sentiment", lambda e: e.analyze([text])[0],
-        session_id=session_id, turn_id=turn_id, index=index, degraded="neutral",
+        session_id=session_id, turn_id=turn_id, index=index, degraded="neutral", revision=revision,
     )
     if attempt.engine is None:
         label, scores, engine = "neutral", {e: float(e == "neutral") for e in EMOTIONS}, "none"
     else:
         label, scores, engine = attempt.result.label, dict(attempt.result.scores), attempt.engine
     event = SentimentAnalyzed(
-        event_id=derived_event_id(session_id, turn_id, index, "sentiment"),
-        turn_id=turn_id, index=index, label=label,
+        event_id=stage_event_id(session_id, turn_id, index, revision, "sentiment"),
+        turn_id=turn_id, index=index, label=label, revision=revision,
         scores={k: round(float(v), 4) for k, v in scores.items()},
         engine=engine, timing=clock.timing(attempt.compute_s, **attempt.timing),
     )
     _append(session_id, [*attempt.failures, event])
 
 
-def synthesize_speech(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
+def synthesize_speech(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
     clock = StageClock(enqueued_at)
-    events = _sentence_context(session_id, turn_id, index, "SpeechSynthesized")
-    if events is None or _tts_gave_up(events, index):
+    context = _sentence_context(session_id, turn_id, index, "SpeechSynthesized", revision)
+    if context is None or _tts_gave_up(context[0], index, revision):
         return
-    spoken = normalize_for_speech(_sentence_text(events, index))
+    spoken = normalize_for_speech(context[1].text)
     if not spoken.strip():
-        _append(session_id, [_text_only(session_id, turn_id, index, "nothing speakable in the sentence")])
+        _append(session_id, [_text_only(session_id, turn_id, index, revision, "nothing speakable in the sentence")])
         return
     timeout = stage_config("tts").timeout_s
     attempt = run_engines(
         "tts", lambda e: e.synthesize(spoken, timeout=timeout),
-        session_id=session_id, turn_id=turn_id, index=index, degraded="text-only",
+        session_id=session_id, turn_id=turn_id, index=index, degraded="text-only", revision=revision,
     )
     if attempt.engine is None:
         _append(session_id, attempt.failures)
         return
     audio: SpeechAudio = attempt.result
     event = SpeechSynthesized(
-        event_id=derived_event_id(session_id, turn_id, index, "speech"),
-        turn_id=turn_id, index=index,
+        event_id=stage_event_id(session_id, turn_id, index, revision, "speech"),
+        turn_id=turn_id, index=index, revision=revision,
         audio=artifacts.store(audio.wav, "audio", "audio/wav", "wav"),
         duration_ms=audio.duration_ms, sample_rate=audio.sample_rate,
         engine=attempt.engine, voice=audio.voice, spoken_text=audio.text,
@@ -337,18 +374,19 @@ def synthesize_speech(session_id: str, turn_id: str, index: int, enqueued_at: fl
     _append(session_id, [*attempt.failures, event])
 
 
-def _tts_gave_up(events: list[RecordedEvent], index: int) -> bool:
+def _tts_gave_up(events: list[RecordedEvent], index: int, revision: int) -> bool:
     return any(
         e.type == "StageFailed" and e.data.get("stage") == "tts" and e.data.get("index") == index
-        and e.data.get("fallback") == "text-only"
+        and e.data.get("revision", 0) == revision and e.data.get("fallback") == "text-only"
         for e in events
     )
 
 
-def _text_only(session_id: str, turn_id: str, index: int, reason: str) -> StageFailed:
+def _text_only(session_id: str, turn_id: str, index: int, revision: int, reason: str) -> StageFailed:
     return StageFailed(
-        event_id=derived_event_id(session_id, turn_id, index, "tts", "failed", "text-only"),
+        event_id=stage_event_id(session_id, turn_id, index, revision, "tts", "failed", "text-only"),
         stage="tts", engine="", error=reason, fallback="text-only", turn_id=turn_id, index=index,
+        revision=revision,
     )
 
 
@@ -363,62 +401,63 @@ def speech_audio(event: RecordedEvent) -> SpeechAudio:
     )
 
 
-def generate_lipsync(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
+def generate_lipsync(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
     clock = StageClock(enqueued_at)
-    events = _sentence_context(session_id, turn_id, index, "LipSyncGenerated")
-    if events is None:
+    context = _sentence_context(session_id, turn_id, index, "LipSyncGenerated", revision)
+    if context is None:
         return
-    speech = selectors.sentence_event(events, "SpeechSynthesized", index)
+    speech = selectors.sentence_event(context[0], "SpeechSynthesized", index, revision)
     if speech is None:  # a text-only sentence: nothing to move the mouth to
         return
     audio = speech_audio(speech)
     attempt = run_engines(
         "lipsync", lambda e: e.generate(audio),
-        session_id=session_id, turn_id=turn_id, index=index, degraded="none",
+        session_id=session_id, turn_id=turn_id, index=index, degraded="none", revision=revision,
     )
     if attempt.engine is None:
         _append(session_id, attempt.failures)
         return
     cues = [c.to_dict() for c in attempt.result]
     event = LipSyncGenerated(
-        event_id=derived_event_id(session_id, turn_id, index, "lipsync"),
-        turn_id=turn_id, index=index, cues=cues, generator=attempt.engine,
+        event_id=stage_event_id(session_id, turn_id, index, revision, "lipsync"),
+        turn_id=turn_id, index=index, cues=cues, generator=attempt.engine, revision=revision,
         cues_artifact=artifacts.store_json(cues, "cues"),
         timing=clock.timing(attempt.compute_s, **attempt.timing),
     )
     _append(session_id, [*attempt.failures, event])
 
 
-def _sentence_duration_s(events: list[RecordedEvent], index: int) -> float:
-    speech = selectors.sentence_event(events, "SpeechSynthesized", index)
+def _sentence_duration_s(events: list[RecordedEvent], index: int, revision: int, text: str) -> float:
+    speech = selectors.sentence_event(events, "SpeechSynthesized", index, revision)
     if speech is not None:
         return float(speech.data["duration_ms"]) / 1000
     # Text-only: about as long as reading it would take (~14 characters a second).
-    return max(1.0, len(_sentence_text(events, index)) / 14)
+    return max(1.0, len(text) / 14)
 
 
 def _previous_idle_phase(events: list[RecordedEvent], index: int) -> float:
-    """Where the previous sentence left the idle loop, so breathing runs on without a jump."""
+    """Where the previous sentence left the idle loop, so breathing runs on without a jump.
+
+    A revision continues from the previous sentence as generated: revisions of
+    neighbouring sentences are rendered independently."""
     previous = selectors.sentence_event(events, "MotionPlanned", index - 1) if index else None
     return 0.0 if previous is None else float(previous.data["keyframes"].get("idle_phase_end", 0.0))
 
 
-def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
+def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
     clock = StageClock(enqueued_at)
-    events = _sentence_context(session_id, turn_id, index, "MotionPlanned")
-    if events is None:
-        complete_turn_if_done(session_id, turn_id)
+    context = _sentence_context(session_id, turn_id, index, "MotionPlanned", revision)
+    if context is None:
+        _finish(session_id, turn_id, index, revision)
         return
-    sentiment = selectors.sentence_event(events, "SentimentAnalyzed", index)
-    sentence = selectors.sentence_event(events, "SentenceGenerated", index)
-    asked = None if sentence is None else sentence.data.get("emotion")  # the LLM's own choice wins
-    emotion = asked or (None if sentiment is None else sentiment.data["label"])
-    action = None if sentence is None else sentence.data.get("action")
-    duration = _sentence_duration_s(events, index)
+    events, spec = context
+    sentiment = selectors.sentence_event(events, "SentimentAnalyzed", index, revision)
+    emotion = spec.emotion or (None if sentiment is None else sentiment.data["label"])
+    duration = _sentence_duration_s(events, index, revision, spec.text)
     idle_phase = _previous_idle_phase(events, index)
     attempt = run_engines(
-        "motion", lambda e: e.plan(emotion, action, duration, idle_phase=idle_phase),
-        session_id=session_id, turn_id=turn_id, index=index, degraded="idle",
+        "motion", lambda e: e.plan(emotion, spec.action, duration, idle_phase=idle_phase),
+        session_id=session_id, turn_id=turn_id, index=index, degraded="idle", revision=revision,
     )
     if attempt.engine is None:
         preset, version, layers = "idle", 0, []
@@ -430,14 +469,24 @@ def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float) -
             k: plan[k] for k in ("duration", "fps", "interpolation", "tracks", "idle_phase_end", "emotion", "action")
         }
     event = MotionPlanned(
-        event_id=derived_event_id(session_id, turn_id, index, "motion"),
-        turn_id=turn_id, index=index, preset=preset, preset_version=version,
+        event_id=stage_event_id(session_id, turn_id, index, revision, "motion"),
+        turn_id=turn_id, index=index, preset=preset, preset_version=version, revision=revision,
         keyframes=keyframes, layers=layers, engine=attempt.engine or "none",
         keyframes_artifact=artifacts.store_json(keyframes, "keyframes"),
         timing=clock.timing(attempt.compute_s, **attempt.timing),
     )
     _append(session_id, [*attempt.failures, event])
-    complete_turn_if_done(session_id, turn_id)
+    _finish(session_id, turn_id, index, revision)
+
+
+def _finish(session_id: str, turn_id: str, index: int, revision: int) -> None:
+    """Motion is the last stage: close the live turn, or the re-render the revision belongs to."""
+    if revision == 0:
+        complete_turn_if_done(session_id, turn_id)
+        return
+    revised = selectors.sentence_event(selectors.turn_events(session_id, turn_id), "SentenceRevised", index, revision)
+    if revised is not None and revised.data.get("render_id"):
+        complete_render_if_done(session_id, str(revised.data["render_id"]))
 
 
 # --- Turn completion ---------------------------------------------------------------
@@ -452,7 +501,9 @@ _STAGE_OF = {
 
 
 def turn_timings(events: list[RecordedEvent]) -> dict[str, Any]:
-    """Per-stage queue wait and compute, and the turn's latencies, from its events."""
+    """Per-stage queue wait and compute, and the turn's latencies, from its events
+    (the live turn's own: later revisions of its sentences are not part of it)."""
+    events = selectors.original(events)
     stages: dict[str, dict[str, float]] = {}
     for event in events:
         stage = _STAGE_OF.get(event.type)
@@ -479,7 +530,7 @@ def turn_timings(events: list[RecordedEvent]) -> dict[str, Any]:
 
 def complete_turn_if_done(session_id: str, turn_id: str) -> bool:
     """Append ``TurnCompleted`` once every sentence of a finished reply has its motion."""
-    events = selectors.turn_events(session_id, turn_id)
+    events = selectors.original(selectors.turn_events(session_id, turn_id))
     reply = next((e for e in events if e.type == "ReplyGenerated"), None)
     if reply is None or any(e.type in ("TurnCompleted", "TurnInterrupted") for e in events):
         return False
@@ -491,5 +542,17 @@ def complete_turn_if_done(session_id: str, turn_id: str) -> bool:
         event_id=derived_event_id(session_id, turn_id, "completed"),
         turn_id=turn_id, sentence_count=count, timings=turn_timings(events),
         failures=sum(e.type == "StageFailed" for e in events),
+    )])
+    return True
+
+
+def complete_render_if_done(session_id: str, render_id: str) -> bool:
+    """Append ``SessionRerenderCompleted`` once every revision of the re-render has its motion."""
+    done = selectors.render_status(session_id, render_id)
+    if done is None or done.completed or done.rendered < done.total:
+        return False
+    _append(session_id, [SessionRerenderCompleted(
+        event_id=derived_event_id(session_id, "rerender", render_id, "completed"),
+        render_id=render_id, sentence_count=done.total, failures=done.failures,
     )])
     return True

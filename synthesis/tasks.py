@@ -38,24 +38,34 @@ def generate_reply(session_id: str, turn_id: str, enqueued_at: float) -> None:
     )
 
 
+def _next(task_name: str, session_id: str, turn_id: str, index: int, revision: int) -> None:
+    # ``revision`` only when set: the live chain's messages look as they always did.
+    extra = {"revision": revision} if revision else {}
+    dispatch.send_on_commit(task_name, session_id, turn_id, index, **extra)
+
+
+# ``revision`` (0: the sentence as generated) selects which revision of the sentence a
+# stage renders: edits and re-renders run the same chain as the live turn.
+
+
 @shared_task(name="synthesis.analyze_sentiment", **_COMMON, **_LIMITS["sentiment"])
-def analyze_sentiment(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
-    pipeline.analyze_sentiment(session_id, turn_id, index, enqueued_at)
-    dispatch.send_on_commit("synthesis.synthesize_speech", session_id, turn_id, index)
+def analyze_sentiment(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
+    pipeline.analyze_sentiment(session_id, turn_id, index, enqueued_at, revision)
+    _next("synthesis.synthesize_speech", session_id, turn_id, index, revision)
 
 
 @shared_task(name="synthesis.synthesize_speech", **_COMMON, **_LIMITS["tts"])
-def synthesize_speech(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
-    pipeline.synthesize_speech(session_id, turn_id, index, enqueued_at)
-    dispatch.send_on_commit("synthesis.generate_lipsync", session_id, turn_id, index)
+def synthesize_speech(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
+    pipeline.synthesize_speech(session_id, turn_id, index, enqueued_at, revision)
+    _next("synthesis.generate_lipsync", session_id, turn_id, index, revision)
 
 
 @shared_task(name="synthesis.generate_lipsync", **_COMMON, **_LIMITS["lipsync"])
-def generate_lipsync(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
-    pipeline.generate_lipsync(session_id, turn_id, index, enqueued_at)
-    dispatch.send_on_commit("synthesis.plan_motion", session_id, turn_id, index)
+def generate_lipsync(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
+    pipeline.generate_lipsync(session_id, turn_id, index, enqueued_at, revision)
+    _next("synthesis.plan_motion", session_id, turn_id, index, revision)
 
 
 @shared_task(name="synthesis.plan_motion", **_COMMON, **_LIMITS["motion"])
-def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float) -> None:
-    pipeline.plan_motion(session_id, turn_id, index, enqueued_at)
+def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float, revision: int = 0) -> None:
+    pipeline.plan_motion(session_id, turn_id, index, enqueued_at, revision)

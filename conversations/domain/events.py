@@ -97,18 +97,20 @@ class ReplyGenerated(DomainEvent):
 @dataclass(frozen=True, kw_only=True)
 class SentimentAnalyzed(DomainEvent):
     TYPE: ClassVar[str] = "SentimentAnalyzed"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     turn_id: str
     index: int
     label: str
     scores: dict[str, float]
     engine: str
+    revision: int = 0  # which revision of the sentence (0: as generated)
     timing: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SpeechSynthesized(DomainEvent):
     TYPE: ClassVar[str] = "SpeechSynthesized"
+    VERSION: ClassVar[int] = 2
     turn_id: str
     index: int
     audio: dict[str, Any]  # artifact reference, never the bytes
@@ -119,23 +121,27 @@ class SpeechSynthesized(DomainEvent):
     spoken_text: str  # the text actually spoken, after normalization
     phones: list[dict[str, Any]] | None = None
     phone_set: str | None = None
+    revision: int = 0
     timing: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class LipSyncGenerated(DomainEvent):
     TYPE: ClassVar[str] = "LipSyncGenerated"
+    VERSION: ClassVar[int] = 2
     turn_id: str
     index: int
     cues: list[dict[str, Any]]  # [{start, end, shape}] in seconds, Rhubarb shapes A-H, X
     generator: str
     cues_artifact: dict[str, Any] | None = None
+    revision: int = 0
     timing: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class MotionPlanned(DomainEvent):
     TYPE: ClassVar[str] = "MotionPlanned"
+    VERSION: ClassVar[int] = 2
     turn_id: str
     index: int
     preset: str
@@ -144,18 +150,21 @@ class MotionPlanned(DomainEvent):
     layers: list[dict[str, Any]] = field(default_factory=list)
     engine: str = "presets"
     keyframes_artifact: dict[str, Any] | None = None
+    revision: int = 0
     timing: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
 class StageFailed(DomainEvent):
     TYPE: ClassVar[str] = "StageFailed"
+    VERSION: ClassVar[int] = 2
     stage: str  # llm, sentiment, tts, lipsync, motion
     error: str
     fallback: str  # what was used instead ("espeak-ng", "text-only", "idle", "none", ...)
     engine: str = ""
     turn_id: str | None = None
     index: int | None = None
+    revision: int = 0  # the revision of the sentence being rendered when it failed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,6 +188,51 @@ class TurnInterrupted(DomainEvent):
     heard_text: str = ""  # what the user actually heard: the next turn's LLM history
 
 
+# --- Revisions: editing and re-rendering stored sentences --------------------------
+#
+# A revision never changes what is stored: it is a new fact, and the sentence stages
+# (sentiment, TTS, lip-sync, motion) run again for it, their events carrying
+# ``revision=N``. Revision 0 is the sentence as generated during the live turn.
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentenceRevised(DomainEvent):
+    """Staff edited a sentence (or re-rendered it): its revision ``revision``, to be rendered."""
+
+    TYPE: ClassVar[str] = "SentenceRevised"
+    turn_id: str
+    index: int
+    revision: int  # 1, 2, ... (0 is the sentence as generated)
+    based_on: int  # the revision it was made from
+    text: str
+    emotion: str | None = None  # chosen by the editor; None: the sentiment stage decides
+    action: str | None = None  # a motion preset chosen by the editor; None: none
+    reason: str = "edit"  # "edit" (a person changed it) or "rerender" (same content, current engines)
+    editor: str = ""  # the staff user's username
+    render_id: str | None = None  # the whole-session re-render it belongs to, if any
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRerenderRequested(DomainEvent):
+    """Staff asked to render every sentence of the session again with the current engines."""
+
+    TYPE: ClassVar[str] = "SessionRerenderRequested"
+    render_id: str
+    requested_by: str
+    sentences: list[dict[str, Any]]  # [{turn_id, index, revision}]: the revisions it renders
+    engines: dict[str, str] = field(default_factory=dict)  # stage -> engine configured first
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionRerenderCompleted(DomainEvent):
+    """Every sentence revision of a re-render has its motion (the last stage)."""
+
+    TYPE: ClassVar[str] = "SessionRerenderCompleted"
+    render_id: str
+    sentence_count: int
+    failures: int = 0
+
+
 EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     SessionStarted,
     UserMessageReceived,
@@ -191,6 +245,9 @@ EVENT_CLASSES: tuple[type[DomainEvent], ...] = (
     StageFailed,
     TurnCompleted,
     TurnInterrupted,
+    SentenceRevised,
+    SessionRerenderRequested,
+    SessionRerenderCompleted,
 )
 EVENT_TYPES: dict[str, type[DomainEvent]] = {cls.TYPE: cls for cls in EVENT_CLASSES}
 
@@ -198,3 +255,5 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {cls.TYPE: cls for cls in EVENT_CLAS
 SENTENCE_EVENTS = frozenset(
     {"SentenceGenerated", "SentimentAnalyzed", "SpeechSynthesized", "LipSyncGenerated", "MotionPlanned"}
 )
+# Stage events that render one revision of a sentence (carry ``revision``).
+RENDER_EVENTS = frozenset({"SentimentAnalyzed", "SpeechSynthesized", "LipSyncGenerated", "MotionPlanned"})

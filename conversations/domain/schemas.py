@@ -28,6 +28,7 @@ _artifact = {
 }
 _emotion = {"enum": ["happy", "sad", "neutral", "thinking"]}
 _sentence = {"turn_id": _str, "index": _int}
+_revision = {"revision": _int}  # optional on stage events: absent means 0 (as generated)
 
 
 def _obj(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -50,7 +51,7 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "SentimentAnalyzed": _obj(
         {**_sentence, "label": _emotion, "scores": {"type": "object", "additionalProperties": _num}, "engine": _str},
-        {"timing": _timing},
+        {"timing": _timing, **_revision},
     ),
     "SpeechSynthesized": _obj(
         {
@@ -60,7 +61,7 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
         },
         {
             "phones": {"type": ["array", "null"], "items": _obj({"symbol": _str, "start": _num, "end": _num})},
-            "phone_set": _opt_str, "timing": _timing,
+            "phone_set": _opt_str, "timing": _timing, **_revision,
         },
     ),
     "LipSyncGenerated": _obj(
@@ -71,7 +72,7 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": _obj({"start": _num, "end": _num, "shape": {"enum": list("ABCDEFGHX")}}),
             },
         },
-        {"cues_artifact": {"oneOf": [_artifact, {"type": "null"}]}, "timing": _timing},
+        {"cues_artifact": {"oneOf": [_artifact, {"type": "null"}]}, "timing": _timing, **_revision},
     ),
     "MotionPlanned": _obj(
         {
@@ -84,11 +85,12 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
         {
             "layers": {"type": "array"}, "engine": _str,
             "keyframes_artifact": {"oneOf": [_artifact, {"type": "null"}]}, "timing": _timing,
+            **_revision,
         },
     ),
     "StageFailed": _obj(
         {"stage": {"enum": ["llm", "sentiment", "tts", "lipsync", "motion"]}, "error": _str, "fallback": _str},
-        {"engine": _str, "turn_id": _opt_str, "index": {"type": ["integer", "null"]}},
+        {"engine": _str, "turn_id": _opt_str, "index": {"type": ["integer", "null"]}, **_revision},
     ),
     "TurnCompleted": _obj(
         {"turn_id": _str, "sentence_count": _int, "timings": {"type": "object", "required": ["stages"]}},
@@ -99,6 +101,27 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
         {"partial_index": {"type": ["integer", "null"], "minimum": 0},
          "partial_ms": {"type": ["integer", "null"], "minimum": 0}},
     ),
+    "SentenceRevised": _obj(
+        {
+            **_sentence, "revision": {"type": "integer", "minimum": 1}, "based_on": _int,
+            "text": {"type": "string", "minLength": 1},
+        },
+        {
+            "emotion": {"enum": [*_emotion["enum"], None]}, "action": _opt_str,
+            "reason": {"enum": ["edit", "rerender"]}, "editor": _str, "render_id": _opt_str,
+        },
+    ),
+    "SessionRerenderRequested": _obj(
+        {
+            "render_id": _str, "requested_by": _str,
+            "sentences": {
+                "type": "array",
+                "items": _obj({**_sentence, "revision": {"type": "integer", "minimum": 1}}),
+            },
+        },
+        {"engines": {"type": "object", "additionalProperties": _str}},
+    ),
+    "SessionRerenderCompleted": _obj({"render_id": _str, "sentence_count": _int}, {"failures": _int}),
 }
 
 ENVELOPE_SCHEMA: dict[str, Any] = _obj(

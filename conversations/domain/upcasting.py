@@ -31,9 +31,20 @@ def _sentence_v1_to_v2(data: Data) -> Data:
     return {**data, "emotion": None}
 
 
+def _add_revision(data: Data) -> Data:
+    # Revisions (edits and re-renders) came later: everything stored before was
+    # rendered for the sentence as generated, revision 0.
+    return {**data, "revision": 0}
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("SentimentAnalyzed", 1): _sentiment_v1_to_v2,
     ("SentenceGenerated", 1): _sentence_v1_to_v2,
+    ("SentimentAnalyzed", 2): _add_revision,
+    ("SpeechSynthesized", 1): _add_revision,
+    ("LipSyncGenerated", 1): _add_revision,
+    ("MotionPlanned", 1): _add_revision,
+    ("StageFailed", 1): _add_revision,
 }
 
 
