@@ -19,13 +19,10 @@ Run by hand: ``python -m tests.fakes.ollama_server [port]``.
 from __future__ import annotations
 
 import json
-import sys
-import threading
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.http_base import FakeHTTPServer, StreamingHandler
+from tests.fakes.http_base import FakeModelServer, ModelHandler, serve_from_command_line
 
 
 def _now() -> str:
@@ -41,11 +38,11 @@ def _model_entry(name: str) -> dict[str, Any]:
     }
 
 
-class _Handler(StreamingHandler):
+class _Handler(ModelHandler):
     server: FakeOllamaServer
 
     def do_GET(self) -> None:
-        self.server.requests.append({"path": self.path, "method": "GET", "headers": dict(self.headers)})
+        self.record()
         if self.path == "/":
             self.send_text(200, "Ollama is running")
         elif self.path == "/api/version":
@@ -92,27 +89,12 @@ class _Handler(StreamingHandler):
         return self.chunk(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
 
     def _stream(self, model: str) -> None:
-        srv = self.server
         self.start_chunked("application/x-ndjson")
-        for i, piece in enumerate(srv.reply):
-            if srv.mode == "cut" and i == srv.cut_after:
-                self.cut()
-                return
-            if srv.mode == "error" and i == srv.cut_after:
-                self._line({"error": "llama runner process has terminated: signal: killed"})
-                self.end_chunked()
-                return
-            if srv.mode == "stall" and i == srv.cut_after:
-                time.sleep(srv.stall_s)
-            if not self._line(self._chunk_obj(model, piece)):
-                srv.stopped_early.set()
-                return
-            srv.sent += 1
-            if srv.delay_s:
-                time.sleep(srv.delay_s)
-        if srv.mode != "no_done":
-            self._line(self._final(model))
-        self.end_chunked()
+        self.stream_reply(
+            lambda piece: self._line(self._chunk_obj(model, piece)),
+            lambda: self._line({"error": "llama runner process has terminated: signal: killed"}),
+            lambda: self._line(self._final(model)),
+        )
 
 
 def _same(wanted: str, have: str) -> bool:
@@ -122,25 +104,13 @@ def _same(wanted: str, have: str) -> bool:
     return full(wanted) == full(have)
 
 
-class FakeOllamaServer(FakeHTTPServer):
-    def __init__(self, models: list[str] | None = None, reply: list[str] | None = None, port: int = 0) -> None:
-        super().__init__(_Handler, port)
-        self.models = list(models or ["qwen2.5:7b-instruct-q4_K_M"])
-        self.reply = list(reply or ["Привет", "! Я ", "Алиса", ". Как", " дела?"])
-        self.mode = "ok"
-        self.cut_after = 2
-        self.delay_s = 0.0
-        self.stall_s = 5.0
-        self.sent = 0
-        self.loaded: list[str] = []
-        self.stopped_early = threading.Event()
+class FakeOllamaServer(FakeModelServer):
+    chat_path = "/api/chat"
 
-    @property
-    def chats(self) -> list[dict[str, Any]]:
-        return [r["json"] for r in self.requests if r["path"] == "/api/chat"]
+    def __init__(self, models: list[str] | None = None, reply: list[str] | None = None, port: int = 0) -> None:
+        super().__init__(_Handler, models or ["qwen2.5:7b-instruct-q4_K_M"], reply, port)
+        self.loaded: list[str] = []
 
 
 if __name__ == "__main__":
-    server = FakeOllamaServer(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-    print(f"fake ollama on {server.url}", flush=True)
-    server.serve_forever()
+    serve_from_command_line(lambda port: FakeOllamaServer(port=port), lambda s: f"fake ollama on {s.url}")

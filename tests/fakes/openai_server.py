@@ -16,15 +16,13 @@ finish_reason or [DONE]), ``"stall"`` (waits ``stall_s`` before chunk ``cut_afte
 from __future__ import annotations
 
 import json
-import sys
-import threading
 import time
 from typing import Any
 
-from tests.fakes.http_base import FakeHTTPServer, StreamingHandler
+from tests.fakes.http_base import FakeModelServer, ModelHandler, serve_from_command_line
 
 
-class _Handler(StreamingHandler):
+class _Handler(ModelHandler):
     server: FakeOpenAIServer
 
     def _authorized(self) -> bool:
@@ -36,7 +34,7 @@ class _Handler(StreamingHandler):
         return True
 
     def do_GET(self) -> None:
-        self.server.requests.append({"path": self.path, "method": "GET", "headers": dict(self.headers)})
+        self.record()
         if not self._authorized():
             return
         if self.path == "/v1/models":
@@ -71,56 +69,34 @@ class _Handler(StreamingHandler):
                           ensure_ascii=False)
 
     def _stream(self, model: str) -> None:
-        srv = self.server
         self.start_chunked("text/event-stream")
         self.chunk(b": keep-alive\n\n")
         self._event(self._chunk(model, {"role": "assistant", "content": None}))
-        for i, piece in enumerate(srv.reply):
-            if srv.mode == "cut" and i == srv.cut_after:
-                self.cut()
-                return
-            if srv.mode == "error" and i == srv.cut_after:
-                self._event(json.dumps({"error": {"message": "the model crashed", "type": "server_error"}}))
-                self.end_chunked()
-                return
-            if srv.mode == "stall" and i == srv.cut_after:
-                time.sleep(srv.stall_s)
-            if not self._event(self._chunk(model, {"content": piece})):
-                srv.stopped_early.set()
-                return
-            srv.sent += 1
-            if srv.delay_s:
-                time.sleep(srv.delay_s)
-        if srv.mode != "no_done":
-            self._event(self._chunk(model, {}, "stop"))
-            self._event("[DONE]")
-        self.end_chunked()
+        self.stream_reply(
+            lambda piece: self._event(self._chunk(model, {"content": piece})),
+            lambda: self._event(json.dumps({"error": {"message": "the model crashed", "type": "server_error"}})),
+            lambda: self._finish(model),
+        )
+
+    def _finish(self, model: str) -> None:
+        self._event(self._chunk(model, {}, "stop"))
+        self._event("[DONE]")
 
 
-class FakeOpenAIServer(FakeHTTPServer):
+class FakeOpenAIServer(FakeModelServer):
+    chat_path = "/v1/chat/completions"
+
     def __init__(self, models: list[str] | None = None, reply: list[str] | None = None, port: int = 0) -> None:
-        super().__init__(_Handler, port)
-        self.models = list(models or ["qwen2.5-7b-instruct"])
-        self.reply = list(reply or ["Привет", "! Я ", "Алиса", ". Как", " дела?"])
+        super().__init__(_Handler, models or ["qwen2.5-7b-instruct"], reply, port)
         self.api_key = ""
         self.strict_model = False  # llama-server accepts any name; vLLM does not
-        self.mode = "ok"
-        self.cut_after = 2
-        self.delay_s = 0.0
-        self.stall_s = 5.0
-        self.sent = 0
-        self.stopped_early = threading.Event()
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
-    @property
-    def chats(self) -> list[dict[str, Any]]:
-        return [r["json"] for r in self.requests if r["path"] == "/v1/chat/completions"]
-
 
 if __name__ == "__main__":
-    server = FakeOpenAIServer(port=int(sys.argv[1]) if len(sys.argv) > 1 else 0)
-    print(f"fake OpenAI-compatible server on {server.base_url}", flush=True)
-    server.serve_forever()
+    serve_from_command_line(
+        lambda port: FakeOpenAIServer(port=port), lambda s: f"fake OpenAI-compatible server on {s.base_url}"
+    )

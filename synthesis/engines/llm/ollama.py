@@ -31,11 +31,10 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any, ClassVar
 
 from synthesis.engines.llm.streaming import (
-    CONNECT_TIMEOUT_S,
-    ThreadedStream,
     chat_messages,
     default_system_prompt,
     env_or,
+    http_stream,
     iterate,
 )
 from synthesis.interfaces import (
@@ -223,27 +222,15 @@ class OllamaLLM:
     ) -> Generator[str, None, None]:
         """Yield content deltas; ``close()`` stops generation (the connection is closed)."""
         ollama = _ollama()
-        httpx = _httpx()
-        remaining = max(0.001, deadline - time.monotonic())
-        client = ollama.Client(
-            host=self.host,
-            timeout=httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_S, remaining)),
-        )
         kwargs = self.request(messages, **overrides)
-
-        def produce(emit: Callable[[str], None], stopped: Callable[[], bool]) -> None:
-            try:
-                self._read(client, kwargs, emit, stopped)
-            finally:
-                client.close()
-
-        yield from ThreadedStream(
-            produce,
+        yield from http_stream(
+            _httpx(),
+            lambda timeout: ollama.Client(host=self.host, timeout=timeout),
+            lambda client, emit, stopped: self._read(client, kwargs, emit, stopped),
             deadline=deadline,
             name="ollama-stream",
             timeout_message=f"ollama ({self.model}) passed its deadline",
-            on_close=client.close,
-        ).deltas()
+        )
 
     def _read(
         self, client: Any, kwargs: dict[str, Any], emit: Callable[[str], None], stopped: Callable[[], bool]

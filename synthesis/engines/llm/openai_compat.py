@@ -33,11 +33,10 @@ from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from synthesis.engines.llm.streaming import (
-    CONNECT_TIMEOUT_S,
-    ThreadedStream,
     chat_messages,
     default_system_prompt,
     env_or,
+    http_stream,
 )
 from synthesis.interfaces import (
     Availability,
@@ -169,27 +168,15 @@ class OpenAICompatLLM:
         self, messages: Sequence[ChatMessage], *, deadline: float, **overrides: Any
     ) -> Generator[str, None, None]:
         httpx = _httpx()
-        remaining = max(0.001, deadline - time.monotonic())
-        client = httpx.Client(
-            base_url=self.base_url,
-            headers=_headers(self.api_key),
-            timeout=httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_S, remaining)),
-        )
         body = self.request(messages, **overrides)
-
-        def produce(emit: Callable[[str], None], stopped: Callable[[], bool]) -> None:
-            try:
-                self._read(client, body, emit, stopped)
-            finally:
-                client.close()
-
-        yield from ThreadedStream(
-            produce,
+        yield from http_stream(
+            httpx,
+            lambda timeout: httpx.Client(base_url=self.base_url, headers=_headers(self.api_key), timeout=timeout),
+            lambda client, emit, stopped: self._read(client, body, emit, stopped),
             deadline=deadline,
             name="openai-stream",
             timeout_message=f"{self.base_url} ({body['model']}) passed its deadline",
-            on_close=client.close,
-        ).deltas()
+        )
 
     def _read(
         self, client: Any, body: dict[str, Any], emit: Callable[[str], None], stopped: Callable[[], bool]

@@ -134,6 +134,40 @@ class ThreadedStream:
                 log.debug("closing the stream: %s", exc)
 
 
+def http_stream(
+    httpx: Any,
+    open_client: Callable[[Any], Any],
+    read: Callable[[Any, Callable[[str], None], Callable[[], bool]], None],
+    *,
+    deadline: float,
+    name: str,
+    timeout_message: str,
+) -> Generator[str, None, None]:
+    """The deltas that ``read(client, emit, stopped)`` emits, read on a thread until ``deadline``.
+
+    ``open_client(timeout)`` makes the HTTP client, given an ``httpx.Timeout`` for the
+    time left (connecting at most ``CONNECT_TIMEOUT_S``). The client is closed when the
+    read ends, and also when the consumer stops early or the deadline passes, which
+    cuts the connection so that the server stops generating.
+    """
+    remaining = max(0.001, deadline - time.monotonic())
+    client = open_client(httpx.Timeout(remaining, connect=min(CONNECT_TIMEOUT_S, remaining)))
+
+    def produce(emit: Callable[[str], None], stopped: Callable[[], bool]) -> None:
+        try:
+            read(client, emit, stopped)
+        finally:
+            client.close()
+
+    yield from ThreadedStream(
+        produce,
+        deadline=deadline,
+        name=name,
+        timeout_message=timeout_message,
+        on_close=client.close,
+    ).deltas()
+
+
 def iterate(stream: Iterator[Any], stopped: Callable[[], bool]) -> Iterator[Any]:
     """``stream`` until ``stopped()``."""
     for item in stream:
