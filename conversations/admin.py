@@ -8,19 +8,23 @@ artifact endpoint, which admits staff by their login (conversations/api/auth.py)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from animation.models import AnimationPreset
 
+from . import admin_views, selectors
 from .models import Session, StoredEvent, TranscriptSentence, TranscriptTurn
 
 if TYPE_CHECKING:
@@ -29,7 +33,10 @@ if TYPE_CHECKING:
 else:
     _SessionAdminBase = _TurnAdminBase = admin.ModelAdmin
 
-STAGES = ("llm", "sentiment", "tts", "lipsync", "motion")
+STAGES = admin_views.STAGES
+# The request being rendered: read-only field callables get only the object, and the
+# transcript offers its "edit" links only to those who may use them.
+_request: ContextVar[HttpRequest | None] = ContextVar("session_admin_request", default=None)
 
 
 class ReadOnlyMixin:
@@ -109,7 +116,7 @@ class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
     list_filter = (("created_at", admin.DateFieldListFilter), LlmEngineFilter, TtsEngineFilter, HasFailuresFilter)
     search_fields = ("id", "title", "turns__user_text", "turns__sentences__text")
     date_hierarchy = "created_at"
-    fields = ("id", "title", "created_at", "head_seq", "replay_link", "transcript", "event_log")
+    fields = ("id", "title", "created_at", "head_seq", "replay_link", "renders", "transcript", "event_log")
     readonly_fields = fields
     list_per_page = 50
 
@@ -135,12 +142,57 @@ class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
             )
         )
 
+    def get_urls(self) -> list[URLPattern]:
+        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+                if not self.has_view_permission(request):
+                    raise PermissionDenied
+                return view(request, *args, admin_site=self.admin_site, **kwargs)
+
+            return self.admin_site.admin_view(wrapper)
+
+        return [
+            path(
+                "<uuid:object_id>/sentence/<str:turn_id>/<int:index>/", wrap(admin_views.revise_sentence),
+                name="conversations_session_revise",
+            ),
+            path("<uuid:object_id>/rerender/", wrap(admin_views.rerender), name="conversations_session_rerender"),
+            path("<uuid:object_id>/renders/", wrap(admin_views.render_progress), name="conversations_session_renders"),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        token = _request.set(request)
+        try:
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # the readonly fields are rendered now, while the request is known
+            return response
+        finally:
+            _request.reset(token)
+
     @admin.display(description="повтор")
     def replay_link(self, obj: Session) -> SafeString:
         url = reverse("avatar-replay", kwargs={"session_id": obj.pk})
         return format_html(
-            '<a href="{}" target="_blank" rel="noopener" title="Воспроизвести сессию на аватаре">▶ Повтор</a>', url
+            '<a href="{}" target="_blank" rel="noopener" title="Воспроизвести сессию на аватаре">▶ Повтор</a>'
+            ' · <a href="{}?revision=latest" target="_blank" rel="noopener"'
+            ' title="С последними правками фраз">▶ Повтор с правками</a>',
+            url, url,
         )
+
+    @admin.display(description="перерендер")
+    def renders(self, obj: Session) -> SafeString:
+        request = _request.get()
+        context = {
+            "renders": [admin_views.render_row(s) for s in selectors.render_statuses(obj.pk)],
+            "can_revise": request is not None and request.user.has_perm(admin_views.PERMISSION),
+            "rerender_url": reverse("admin:conversations_session_rerender", args=(obj.pk,)),
+            "progress_url": reverse("admin:conversations_session_renders", args=(obj.pk,)),
+        }
+        return SafeString(render_to_string("admin/conversations/session/renders.html", context))
 
     @admin.display(description="ходов", ordering="n_turns")
     def turn_count(self, obj: Any) -> int:
@@ -163,14 +215,23 @@ class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
 
     @admin.display(description="расшифровка")
     def transcript(self, obj: Session) -> SafeString:
-        turns = list(TranscriptTurn.objects.filter(session=obj).prefetch_related("sentences").order_by("number"))
-        used = {(s.motion_preset, s.motion_preset_version) for t in turns for s in t.sentences.all()}
+        turns = list(
+            TranscriptTurn.objects.filter(session=obj).prefetch_related("sentences__revisions").order_by("number")
+        )
+        used = {
+            (r.motion_preset, r.motion_preset_version)
+            for t in turns for s in t.sentences.all() for r in (s, *s.revisions.all())
+        }
         presets: dict[tuple[str, int | None], int] = {
             (p.name, p.version): p.pk
             for p in AnimationPreset.objects.filter(name__in={name for name, _ in used}).only("name", "version")
             if (p.name, p.version) in used
         }
-        context = {"turns": [_turn_row(obj, turn, presets) for turn in turns], "stages": STAGES}
+        request = _request.get()
+        can_revise = request is not None and request.user.has_perm(admin_views.PERMISSION)
+        context = {
+            "turns": [_turn_row(obj, turn, presets, can_revise) for turn in turns], "stages": STAGES,
+        }
         return SafeString(render_to_string("admin/conversations/session/transcript.html", context))
 
     @admin.display(description="журнал событий")
@@ -186,33 +247,31 @@ class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
         return SafeString(render_to_string("admin/conversations/session/event_log.html", {"events": rows}))
 
 
-def _turn_row(session: Session, turn: TranscriptTurn, presets: dict[tuple[str, int | None], int]) -> dict[str, Any]:
+def _turn_row(
+    session: Session, turn: TranscriptTurn, presets: dict[tuple[str, int | None], int], can_revise: bool
+) -> dict[str, Any]:
     return {
         "turn": turn,
         "stage_totals": (turn.timings or {}).get("stages", {}),
         "totals": {k: v for k, v in (turn.timings or {}).items() if k != "stages"},
-        "sentences": [_sentence_row(session, s, presets) for s in turn.sentences.all()],
+        "sentences": [_sentence_row(session, turn, s, presets, can_revise) for s in turn.sentences.all()],
     }
 
 
 def _sentence_row(
-    session: Session, sentence: TranscriptSentence, presets: dict[tuple[str, int | None], int]
+    session: Session, turn: TranscriptTurn, sentence: TranscriptSentence,
+    presets: dict[tuple[str, int | None], int], can_revise: bool,
 ) -> dict[str, Any]:
-    audio_url = (
-        reverse("conversations-api:artifact", kwargs={"session_id": session.pk, "sha256": sentence.audio_sha256})
-        if sentence.audio_sha256
-        else ""
+    row = admin_views.rendering_row(session, sentence, presets)
+    revisions = list(sentence.revisions.all())
+    # Side by side with the original: the newest revision (rendered or still in the queue).
+    row["latest"] = admin_views.rendering_row(session, revisions[-1], presets) if revisions else None
+    row["revision_count"] = len(revisions)
+    row["edit_url"] = (
+        reverse("admin:conversations_session_revise", args=(session.pk, turn.turn_id, sentence.index))
+        if can_revise else ""
     )
-    preset_pk = presets.get((sentence.motion_preset, sentence.motion_preset_version))
-    # The exact version the sentence was animated with (versions are never overwritten).
-    preset_url = reverse("admin:animation_animationpreset_change", args=(preset_pk,)) if preset_pk else ""
-    timings = sentence.timings or {}
-    return {
-        "s": sentence,
-        "audio_url": audio_url,
-        "preset_url": preset_url,
-        "timings": [(stage, timings.get(stage)) for stage in STAGES],
-    }
+    return row
 
 
 class TranscriptSentenceInline(ReadOnlyMixin, admin.TabularInline):  # type: ignore[type-arg]

@@ -20,6 +20,7 @@ log = logging.getLogger("avatar.dispatch")
 
 _executors: dict[str, ThreadPoolExecutor] = {}
 _lock = threading.Lock()
+_sent = 0  # in-process tasks sent so far: wait_idle knows a pass saw no new work
 
 
 def _queue_of(task_name: str) -> str:
@@ -59,8 +60,11 @@ def send(task_name: str, *args: Any, **kwargs: Any) -> Future[None] | None:
     Optional arguments travel as keywords, so a message sent without them (by an
     older producer) still binds the same way.
     """
+    global _sent
     args = (*args, time.time())
     if settings.AVATAR_TASK_MODE == "in-process":
+        with _lock:
+            _sent += 1
         future = _executor(_queue_of(task_name)).submit(_run_in_process, task_name, args, kwargs)
         future.add_done_callback(_log_crash)
         return future
@@ -79,6 +83,9 @@ def wait_idle(timeout: float = 60.0) -> bool:
     """In-process mode: wait until every queue is empty (for tests and the CLI)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        # A task on one queue may send the next stage to a queue already checked:
+        # idle only after a whole pass in which nothing new was sent.
+        sent_before = _sent
         busy = False
         for executor in list(_executors.values()):
             marker = executor.submit(lambda: None)
@@ -87,6 +94,6 @@ def wait_idle(timeout: float = 60.0) -> bool:
             except TimeoutError:
                 return False
             busy = busy or executor._work_queue.qsize() > 0
-        if not busy:
+        if not busy and _sent == sent_before:
             return True
     return False

@@ -11,7 +11,7 @@ import importlib
 import inspect
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,3 +101,12 @@ def candidates(stage: str) -> Iterator[Candidate]:
     config = stage_config(stage)
     for name in config.engines:
         yield Candidate(name, availability(stage, name, config))
+
+
+def engines_in_use(stages: Iterable[str]) -> dict[str, str]:
+    """Per stage, the engine that would run now: the first one available here."""
+    chosen = {}
+    for stage in stages:
+        name = next((c.name for c in candidates(stage) if c.availability.ok), None)
+        chosen[stage] = name or "none"
+    return chosen

@@ -23,6 +23,13 @@ from tests.helpers import validate_event, wait_for_turn
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
+@pytest.fixture(autouse=True)
+def _drain() -> Any:
+    """Let the in-process queues finish a revision's last steps before the database is flushed."""
+    yield
+    assert dispatch.wait_idle(120)
+
+
 def _spoken(text: str = "Привет! Как дела?") -> tuple[uuid.UUID, str]:
     session_id = services.start_session(client="test")
     user = services.receive_user_message(session_id, text, mode="speak")
@@ -121,7 +128,7 @@ def test_edit_of_unknown_sentence_or_session_is_refused() -> None:
     session_id, turn_id = _spoken("Да.")
     for turn, index in ((turn_id, 5), ("no-such-turn", 0), (turn_id, -1), (turn_id, True)):
         with pytest.raises(services.NoSuchSentence):
-            services.revise_sentence(session_id, turn, index, text="Нет.")  # type: ignore[arg-type]
+            services.revise_sentence(session_id, turn, index, text="Нет.")
     with pytest.raises(services.NoSuchSentence):
         services.revise_sentence(uuid.uuid4(), turn_id, 0, text="Нет.")
 
