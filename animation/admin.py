@@ -8,17 +8,25 @@ reason. The admin classes only wire forms to services and render read-only repor
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_POST
 
 from animation import selectors, services
 from animation.forms import PRESET_FIELDS, AnimationPresetForm, AvatarForm, PresetImportForm, VisemeMappingForm
@@ -70,6 +78,21 @@ class VersionsFilter(admin.SimpleListFilter):
         return queryset.filter(pk__in=AnimationPreset.objects.latest_versions().values("pk"))
 
 
+def _preview_form_data(fields: Mapping[str, Any]) -> dict[str, str]:
+    """The preview's field values as the admin form posts them: strings, a ticked box as "on"."""
+    data: dict[str, str] = {}
+    for name in PRESET_FIELDS:
+        value = fields.get(name)
+        if name == "loop":
+            if value is True or value == "on":
+                data[name] = "on"
+        elif name == "tracks" and value is not None and not isinstance(value, str):
+            data[name] = json.dumps(value)  # already parsed: the form parses text
+        elif value is not None:
+            data[name] = str(value)
+    return data
+
+
 @admin.register(AnimationPreset)
 class AnimationPresetAdmin(_PresetAdminBase):
     form = AnimationPresetForm
@@ -79,7 +102,8 @@ class AnimationPresetAdmin(_PresetAdminBase):
     search_fields = ("name", "description")
     ordering = ("name", "-version")
     actions = ("duplicate_selected", "export_json")
-    change_form_template = "admin/animation/animationpreset/change_form.html"
+    # The app's change form (duplicate link) plus the live preview panel.
+    change_form_template = "admin/animation/animationpreset/change_form_preview.html"
     change_list_template = "admin/animation/animationpreset/change_list.html"
 
     # --- pages ------------------------------------------------------------------------
@@ -131,8 +155,78 @@ class AnimationPresetAdmin(_PresetAdminBase):
         info = self.opts.app_label, self.opts.model_name
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name=f"{info[0]}_{info[1]}_import"),
+            path(
+                "preview-validate/", self._staff_json_view(self.preview_validate_view),
+                name=f"{info[0]}_{info[1]}_preview_validate",
+            ),
             *super().get_urls(),
         ]
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict[str, Any], add: bool = False, change: bool = False,
+        form_url: str = "", obj: AnimationPreset | None = None,
+    ) -> HttpResponse:
+        info = self.opts.app_label, self.opts.model_name
+        validate_url = reverse(f"admin:{info[0]}_{info[1]}_preview_validate", current_app=self.admin_site.name)
+        context["preset_preview"] = {
+            "validateUrl": validate_url,
+            "objectId": obj.pk if obj is not None else None,
+            # What a view-only page previews: it has no tracks textarea to read.
+            "preset": obj.to_data() if obj is not None else None,
+        }
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- live preview: the save's checks, nothing stored ---------------------------------
+
+    def _staff_json_view(self, view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+        """Like ``admin_site.admin_view``, except that a signed-in non-staff user gets a 403.
+
+        The admin sends such a user to the login form, which a ``fetch()`` from the preview
+        cannot follow; an anonymous visitor is still sent to log in.
+        """
+        protected = csrf_protect(require_POST(view))
+
+        @wraps(view)
+        def gate(request: HttpRequest) -> HttpResponse:
+            if not request.user.is_authenticated:
+                login = reverse("admin:login", current_app=self.admin_site.name)
+                return redirect_to_login(request.get_full_path(), login)
+            if not self.admin_site.has_permission(request):
+                return JsonResponse({"error": "только для персонала"}, status=403)
+            return protected(request)
+
+        return never_cache(gate)
+
+    def preview_validate_view(self, request: HttpRequest) -> HttpResponse:
+        """POST ``{"object_id": pk | null, "fields": {form values}}``: the errors a save would show.
+
+        Runs the admin's own form (so ``validate_preset`` and the field checks), stores
+        nothing. Answers ``{"valid", "errors": {field: [messages]}, "labels": {field: label},
+        "issues": [{"path", "code", "message"}]}``.
+        """
+        try:
+            payload = json.loads(request.body)
+        except (UnicodeDecodeError, ValueError):
+            return JsonResponse({"error": "тело запроса должно быть JSON"}, status=400)
+        if not isinstance(payload, dict) or not isinstance(payload.get("fields"), dict):
+            return JsonResponse({"error": 'нужен объект {"object_id": ..., "fields": {...}}'}, status=400)
+        obj = None
+        if payload.get("object_id") is not None:
+            obj = self.get_object(request, str(payload["object_id"]))
+            if obj is None:
+                return JsonResponse({"error": "нет такого пресета"}, status=404)
+        allowed = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+        if not allowed:
+            return JsonResponse({"error": "нет прав на изменение пресетов"}, status=403)
+        form = self.get_form(request, obj, change=obj is not None)(_preview_form_data(payload["fields"]), instance=obj)
+        valid = form.is_valid()
+        issues = form.preset_issues if isinstance(form, AnimationPresetForm) else []
+        return JsonResponse({
+            "valid": valid,
+            "errors": {field: list(errors) for field, errors in form.errors.items()},
+            "labels": {name: str(field.label) for name, field in form.fields.items()},
+            "issues": [asdict(issue) for issue in issues],
+        })
 
     # --- read-only parts --------------------------------------------------------------
 

@@ -53,6 +53,8 @@ class AnimationPresetForm(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         # On a change page the name is read-only (not a form field): the preset's identity.
         self.preset_name: str | None = None if self.instance.pk is None else self.instance.name
+        # validate_preset's own issues (paths and codes) from the last clean(), for the preview.
+        self.preset_issues: list[ValidationIssue] = []
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"]
@@ -69,7 +71,8 @@ class AnimationPresetForm(forms.ModelForm):  # type: ignore[type-arg]
         data = self.preset_data()
         if data is None:
             return cleaned  # a field already has its own error (e.g. the tracks are not JSON)
-        for issue in validate_preset(data):
+        self.preset_issues = validate_preset(data)
+        for issue in self.preset_issues:
             field = _issue_field(issue)
             message = str(issue) if field == "tracks" else issue.message
             if field and field in self.fields:

@@ -250,6 +250,110 @@ def test_changelist_links_to_the_import_page(admin_client: Client) -> None:
     assert admin_client.get(f"{PRESETS}import/").status_code == 200
 
 
+# --- presets: live preview ------------------------------------------------------------------
+
+PREVIEW = f"{PRESETS}preview-validate/"
+
+
+def preview_fields(preset: AnimationPreset, **changes: Any) -> dict[str, Any]:
+    """The fields as static/animation/preset-preview.js sends them: as typed, loop a boolean."""
+    form = form_data(preset, **changes)
+    return {**form, "loop": form.pop("loop", "") == "on"}
+
+
+def preview(client: Client, fields: dict[str, Any], object_id: int | None = None) -> Any:
+    body = json.dumps({"object_id": object_id, "fields": fields})
+    return client.post(PREVIEW, body, content_type="application/json")
+
+
+def test_change_and_add_pages_carry_the_preview_panel(admin_client: Client) -> None:
+    original = nod()
+    change = admin_client.get(f"{PRESETS}{original.pk}/change/")
+    html = change.content.decode()
+    assert "data-preset-preview" in html and "animation/preset-preview.js" in html
+    assert '"three": "/static/vendor/three/build/three.module.js"' in html  # the importmap
+    assert f"add/?from={original.pk}" in html, "the app's change form (duplicate link) is still the base"
+    config = change.context["preset_preview"]
+    assert config["validateUrl"] == PREVIEW and config["objectId"] == original.pk
+    assert config["preset"]["tracks"] == original.tracks
+    add = admin_client.get(f"{PRESETS}add/")
+    assert "data-preset-preview" in add.content.decode()
+    assert add.context["preset_preview"]["objectId"] is None
+
+
+def test_preview_reports_the_errors_the_save_would_show(admin_client: Client) -> None:
+    original = nod()
+    tracks = json.loads(json.dumps(original.tracks))
+    tracks[0]["times"][2] = tracks[0]["times"][1]  # not increasing
+    tracks[1]["name"] = "tail"  # no such bone
+    before = AnimationPreset.objects.count()
+    response = preview(admin_client, preview_fields(original, tracks=tracks), original.pk)
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    result = response.json()
+    assert result["valid"] is False
+    saved = errors_of(admin_client.post(f"{PRESETS}{original.pk}/change/", form_data(original, tracks=tracks)))
+    assert result["errors"] == {field: list(messages) for field, messages in saved.items()}
+    assert {"times_not_increasing", "unknown_bone"} <= {issue["code"] for issue in result["issues"]}
+    assert {"tracks[0].times[2]", "tracks[1].name"} <= {issue["path"] for issue in result["issues"]}
+    assert result["labels"]["tracks"] == "Дорожки (JSON)"
+    assert AnimationPreset.objects.count() == before, "the preview stores nothing"
+
+
+def test_preview_accepts_a_valid_edit_without_storing_it(admin_client: Client) -> None:
+    original = nod()
+    tracks = [{**original.tracks[0], "values": [v * 0.5 for v in original.tracks[0]["values"]]}, *original.tracks[1:]]
+    result = preview(admin_client, preview_fields(original, tracks=tracks), original.pk).json()
+    assert result == {"valid": True, "errors": {}, "labels": result["labels"], "issues": []}
+    assert nod().pk == original.pk
+
+
+def test_preview_of_the_add_page_checks_the_name_and_unparsable_tracks(admin_client: Client) -> None:
+    fields = preview_fields(nod())  # the add page: "nod" is taken
+    result = preview(admin_client, fields).json()
+    assert result["valid"] is False and list(result["errors"]) == ["name"]
+    result = preview(admin_client, {**fields, "name": "fresh", "tracks": "[{oops"}).json()
+    assert list(result["errors"]) == ["tracks"]
+    result = preview(admin_client, {**fields, "name": "fresh", "duration": "0.5"}).json()
+    assert any("after the duration" in e for e in result["errors"]["tracks"])
+    assert preview(admin_client, {**fields, "name": "fresh"}).json()["valid"] is True
+
+
+def test_preview_refuses_malformed_requests(admin_client: Client) -> None:
+    assert admin_client.post(PREVIEW, "not json", content_type="application/json").status_code == 400
+    assert admin_client.post(PREVIEW, "[1]", content_type="application/json").status_code == 400
+    assert preview(admin_client, preview_fields(nod()), 999_999).status_code == 404
+    assert admin_client.get(PREVIEW).status_code == 405
+
+
+def test_preview_is_for_staff_who_may_edit_presets(client: Client, django_user_model: Any) -> None:
+    fields = preview_fields(nod())
+    response = preview(client, fields, nod().pk)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    client.force_login(django_user_model.objects.create_user("visitor", password="x"))
+    assert preview(client, fields, nod().pk).status_code == 403
+    operator = django_user_model.objects.create_user("operator", password="x", is_staff=True)
+    client.force_login(operator)
+    operator.user_permissions.add(Permission.objects.get(codename="view_animationpreset"))
+    assert preview(client, fields, nod().pk).status_code == 403, "viewing is not editing"
+    operator.user_permissions.add(Permission.objects.get(codename="change_animationpreset"))
+    operator = django_user_model.objects.get(pk=operator.pk)  # fresh permission cache
+    client.force_login(operator)
+    assert preview(client, fields, nod().pk).status_code == 200
+    assert preview(client, {**fields, "name": "fresh"}).status_code == 403, "adding needs the add permission"
+
+
+def test_preview_is_csrf_protected(admin_user: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    fields = preview_fields(nod())
+    assert preview(client, fields, nod().pk).status_code == 403
+    client.get(f"{PRESETS}{nod().pk}/change/")  # sets the CSRF cookie, as the page does
+    token = client.cookies["csrftoken"].value
+    body = json.dumps({"object_id": nod().pk, "fields": fields})
+    response = client.post(PREVIEW, body, content_type="application/json", headers={"X-CSRFToken": token})
+    assert response.status_code == 200 and response.json()["valid"] is True
+
+
 # --- avatars --------------------------------------------------------------------------------
 
 
