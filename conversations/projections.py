@@ -205,7 +205,7 @@ def rebuild(session_id: uuid.UUID | str | None = None) -> int:
     return replayed
 
 
-def _fields(obj: TranscriptTurn | TranscriptSentence, exclude: set[str]) -> dict[str, Any]:
+def _fields(obj: TranscriptTurn | TranscriptSentence | TranscriptRevision, exclude: set[str]) -> dict[str, Any]:
     return {
         f.attname: getattr(obj, f.attname)
         for f in obj._meta.concrete_fields

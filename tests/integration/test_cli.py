@@ -113,3 +113,24 @@ def test_export_and_import_move_a_session_to_another_installation(
     audio = [Path(e["data"]["audio"]["path"]) for e in moved if e["type"] == "SpeechSynthesized"]
     assert audio and all(p.is_file() and str(p).startswith(str(other)) for p in audio)
     assert there("import_session", str(path)).returncode != 0  # already there
+
+
+def test_rerender_session_renders_a_new_revision_and_replay_original_leaves_it_out(manage: Any) -> None:
+    events = _lines(manage("say", "--speak", "--json", "Раз. Два.").stdout)
+    session_id = events[0]["session_id"]
+    out = manage("rerender_session", session_id, "--wait").stdout
+    assert "2/2 (100 %)" in out, out
+    everything = _lines(manage("replay", session_id, "--json").stdout)
+    for e in everything:
+        jsonschema.validate(e["data"], DATA_SCHEMAS[e["type"]])
+    revised = [e for e in everything if e["type"] == "SentenceRevised"]
+    assert [(e["data"]["index"], e["data"]["revision"], e["data"]["reason"]) for e in revised] == [
+        (0, 1, "rerender"), (1, 1, "rerender"),
+    ]
+    assert sum(e["type"] == "MotionPlanned" and e["data"].get("revision") == 1 for e in everything) == 2
+    assert everything[-1]["type"] == "SessionRerenderCompleted"
+    original = _lines(manage("replay", session_id, "--json", "--original").stdout)
+    assert [_without_paths(e) for e in original[1:]] == [_without_paths(e) for e in events]  # say omits SessionStarted
+    assert "правка 1" in manage("replay", session_id).stdout
+    proc = manage("rerender_session", "not-a-uuid", check=False)
+    assert proc.returncode != 0 and "does not exist" in proc.stderr

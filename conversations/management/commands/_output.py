@@ -44,8 +44,15 @@ def describe(event: RecordedEvent) -> str:
         "MotionPlanned": lambda: f"движение: {d['preset']} v{d['preset_version']}",
         "StageFailed": lambda: f"СБОЙ {d['stage']} ({d.get('engine') or '-'}): {d['error']} -> {d['fallback']}",
         "TurnCompleted": lambda: f"ход завершён: {d['sentence_count']} предл.",
+        "TurnInterrupted": lambda: f"ход прерван: услышано {d['heard_sentences']} предл.",
+        "SentenceRevised": lambda: f"правка {d['revision']} ({d.get('reason', 'edit')}"
+        f"{', ' + d['editor'] if d.get('editor') else ''}): {d['text']}",
+        "SessionRerenderRequested": lambda: f"перерендер {d['render_id'][:8]}: {len(d['sentences'])} предл.",
+        "SessionRerenderCompleted": lambda: f"перерендер {d['render_id'][:8]} готов, сбоев: {d.get('failures', 0)}",
     }
     text = lines.get(event.type, lambda: event.type)()
+    if d.get("revision") and event.type != "SentenceRevised":
+        text = f"(правка {d['revision']}) {text}"
     return f"#{event.seq:<4} {where} {text}"
 
 

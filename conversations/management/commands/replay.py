@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from conversations import eventstore
+from conversations import eventstore, selectors
 
 from ._output import describe, event_json_line
 
@@ -18,6 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("session")
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
         parser.add_argument("--after", type=int, default=0, help="start after this sequence number")
+        parser.add_argument(
+            "--original", action="store_true",
+            help="only the session as it happened live: leave out later sentence revisions and re-renders",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
@@ -26,5 +30,8 @@ class Command(BaseCommand):
             exists = False
         if not exists:
             raise CommandError(f"session {opts['session']!r} does not exist")
-        for event in eventstore.read(opts["session"], after_seq=opts["after"]):
+        events = eventstore.read(opts["session"], after_seq=opts["after"])
+        if opts["original"]:
+            events = [e for e in selectors.original(events) if not e.type.startswith("SessionRerender")]
+        for event in events:
             self.stdout.write(event_json_line(event) if opts["json"] else describe(event))
