@@ -104,3 +104,31 @@ def test_spoken_turn_and_idempotent_redelivery(workers: list[subprocess.Popen[by
     time.sleep(5)
     again = wait_for_turn(session_id, turn_id)
     assert [e.event_id for e in again] == [e.event_id for e in events]
+
+
+def test_edit_and_rerender_through_real_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Revisions travel through the broker (the revision goes as a task keyword) to the workers."""
+    from conversations import selectors
+
+    session_id = services.start_session(client="test")
+    user = services.receive_user_message(session_id, "Доброе утро. Как спалось?", mode="speak")
+    turn_id = user.data["turn_id"]
+    wait_for_turn(session_id, turn_id, timeout=120)
+    services.revise_sentence(session_id, turn_id, 1, text="Хорошо ли вы спали?", emotion="thinking", editor="t")
+    requested = services.rerender_session(session_id, requested_by="t")
+    render_id = requested.data["render_id"]
+    deadline = time.monotonic() + 180
+    while not (status := selectors.render_status(session_id, render_id)) or not status.completed:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.3)
+    events = selectors.turn_events(session_id, turn_id)
+    # Sentence 1: the edit (revision 1) and the re-render built on it (revision 2); sentence 0: revision 1.
+    for index, revision in ((0, 1), (1, 1), (1, 2)):
+        motion = selectors.sentence_event(events, "MotionPlanned", index, revision)
+        speech = selectors.sentence_event(events, "SpeechSynthesized", index, revision)
+        assert motion is not None and speech is not None, (index, revision)
+        assert "queued_ms" in speech.data["timing"]  # rendered by a worker
+    second = selectors.sentence_event(events, "SentenceRevised", 1, 2)
+    assert second is not None and second.data["text"] == "Хорошо ли вы спали?" and second.data["based_on"] == 1
+    assert sum(e.type == "TurnCompleted" for e in events) == 1
+    assert all(p.poll() is None for p in workers)
