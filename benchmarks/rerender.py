@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from turn_latency import SCRIPTED, _setup  # a sibling script, importable once the path is set
+from benchmarks.turn_latency import SCRIPTED, _setup  # importable once the project root is on the path
 
 
 def _speak_turns(turns: int) -> tuple[str, float]:

@@ -1,4 +1,4 @@
-"""Shared printing for the session commands (say, replay)."""
+"""Shared by the session commands (say, replay, export, re-render): printing, and the session argument."""
 
 from __future__ import annotations
 
@@ -6,7 +6,21 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django.core.management.base import CommandError
+
+from conversations import eventstore
 from conversations.eventstore import RecordedEvent
+
+
+def require_session(raw: str) -> str:
+    """The session id given on the command line, or a CommandError saying it does not exist."""
+    try:
+        exists = eventstore.session_exists(raw)
+    except Exception:  # a malformed id
+        exists = False
+    if not exists:
+        raise CommandError(f"session {raw!r} does not exist")
+    return raw
 
 
 def _with_paths(data: Any) -> Any:

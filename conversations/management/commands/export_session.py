@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
-from conversations import archive, eventstore
+from conversations import archive
+
+from ._output import require_session
 
 
 class Command(BaseCommand):
@@ -18,12 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="archive path (default: session-<id>.tar.gz)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        try:
-            exists = eventstore.session_exists(opts["session"])
-        except Exception:  # a malformed id
-            exists = False
-        if not exists:
-            raise CommandError(f"session {opts['session']!r} does not exist")
+        require_session(opts["session"])
         path = Path(opts["output"] or f"session-{opts['session']}.tar.gz")
         with path.open("wb") as out:
             count = archive.export_session(opts["session"], out)

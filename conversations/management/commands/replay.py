@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandParser
 
 from conversations import eventstore, selectors
 
-from ._output import describe, event_json_line
+from ._output import describe, event_json_line, require_session
 
 
 class Command(BaseCommand):
@@ -24,12 +24,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        try:
-            exists = eventstore.session_exists(opts["session"])
-        except Exception:  # a malformed id
-            exists = False
-        if not exists:
-            raise CommandError(f"session {opts['session']!r} does not exist")
+        require_session(opts["session"])
         events = eventstore.read(opts["session"], after_seq=opts["after"])
         if opts["original"]:
             events = [e for e in selectors.original(events) if not e.type.startswith("SessionRerender")]

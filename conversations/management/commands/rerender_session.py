@@ -7,9 +7,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from conversations import eventstore, selectors, services
+from conversations import selectors, services
 from synthesis import dispatch
 from synthesis.factory import engines_in_use
+
+from ._output import require_session
 
 RENDER_STAGES = ("sentiment", "tts", "lipsync", "motion")
 
@@ -26,12 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most (with --wait)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        try:
-            exists = eventstore.session_exists(opts["session"])
-        except Exception:  # a malformed id
-            exists = False
-        if not exists:
-            raise CommandError(f"session {opts['session']!r} does not exist")
+        require_session(opts["session"])
         try:
             requested = services.rerender_session(
                 opts["session"], requested_by="manage.py", engines=engines_in_use(RENDER_STAGES)
