@@ -17,17 +17,9 @@ from django.test import Client
 
 from conversations import eventstore, selectors, services
 from conversations.models import StoredEvent, TranscriptRevision
-from synthesis import dispatch
 from tests.helpers import wait_for_turn
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture(autouse=True)
-def _drain() -> Any:
-    """Let the in-process queues finish a revision's last steps before the database is flushed."""
-    yield
-    assert dispatch.wait_idle(120)
 SESSIONS = "/admin/conversations/session/"
 
 
@@ -131,7 +123,6 @@ def test_rerender_runs_in_the_background_with_progress(admin_client: Client, spo
     assert (render["rendered"], render["total"], render["percent"]) == (2, 2, 100)
     page = admin_client.get(f"{SESSIONS}{session_id}/change/").content.decode()
     assert 'id="renders"' in page and "2 / 2" in page and "Перерендерить всю сессию" in page
-    dispatch.wait_idle(60)
 
 
 def test_second_rerender_while_one_runs_is_refused(admin_client: Client, spoken: tuple[uuid.UUID, str]) -> None:
@@ -142,7 +133,6 @@ def test_second_rerender_while_one_runs_is_refused(admin_client: Client, spoken:
     reply = admin_client.post(f"{SESSIONS}{session_id}/rerender/", follow=True)
     assert "Перерендер уже идёт" in reply.content.decode()
     assert len(eventstore.read(session_id, types=["SessionRerenderRequested"])) == 1
-    dispatch.wait_idle(60)
 
 
 def test_who_may_edit(client: Client, django_user_model: Any, spoken: tuple[uuid.UUID, str]) -> None:
@@ -171,4 +161,3 @@ def test_who_may_edit(client: Client, django_user_model: Any, spoken: tuple[uuid
     staff.user_permissions.add(Permission.objects.get(codename="revise_session"))
     client.force_login(django_user_model.objects.get(pk=staff.pk))  # drop the cached permissions
     assert client.post(urls["edit"], {"text": "Можно."}).status_code == 302
-    dispatch.wait_idle(60)

@@ -17,17 +17,10 @@ from conversations import eventstore, projections, selectors, services
 from conversations.domain.schemas import DATA_SCHEMAS
 from conversations.domain.validation import InvalidRevision
 from conversations.models import StoredEvent, TranscriptRevision, TranscriptSentence
-from synthesis import dispatch, pipeline
+from synthesis import pipeline
 from tests.helpers import validate_event, wait_for_turn
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
-
-
-@pytest.fixture(autouse=True)
-def _drain() -> Any:
-    """Let the in-process queues finish a revision's last steps before the database is flushed."""
-    yield
-    assert dispatch.wait_idle(120)
 
 
 def _spoken(text: str = "Привет! Как дела?") -> tuple[uuid.UUID, str]:
@@ -168,7 +161,6 @@ def test_rerender_makes_a_revision_of_every_rendered_sentence_with_progress() ->
     # Once finished, another re-render may start.
     again = services.rerender_session(session_id)
     assert [s["revision"] for s in again.data["sentences"]] == [2, 2, 3]
-    dispatch.wait_idle(120)
 
 
 def test_rerender_of_a_session_without_sentences_completes_at_once() -> None:

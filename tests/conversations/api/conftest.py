@@ -19,7 +19,6 @@ from django.test import Client
 
 from avatar_project.asgi import application
 from conversations.api.schemas import SERVER_FRAME_SCHEMA
-from synthesis import dispatch
 
 ORIGIN = b"http://localhost"
 # Built once: jsonschema.validate() would re-check the schema itself on every frame.
@@ -30,9 +29,7 @@ SERVER_FRAME = jsonschema.validators.validator_for(SERVER_FRAME_SCHEMA)(SERVER_F
 @pytest.fixture(autouse=True)
 def _fresh_limits_and_layer() -> Iterator[None]:
     cache.clear()  # rate-limit counters
-    yield
-    if settings.AVATAR_TASK_MODE == "in-process":
-        dispatch.wait_idle(120)  # no pipeline thread may write into the next test's database
+    yield  # (the root conftest drains the in-process queues)
     cache.clear()
     layer = get_channel_layer()
     if layer is not None and hasattr(layer, "flush"):

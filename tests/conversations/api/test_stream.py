@@ -383,3 +383,31 @@ def test_interrupting_a_running_turn_ends_its_stream(new_session: NewSession, st
         assert streamed == everything[: len(streamed)]
 
     run(scenario)
+
+
+def test_edits_and_rerenders_reach_viewers_as_validated_event_frames(new_session: NewSession) -> None:
+    from conversations import services
+
+    session = new_session()
+    sid = session["session_id"]
+    user = services.receive_user_message(sid, "Раз. Два.", mode="speak")
+    wait_for_turn(sid, user.data["turn_id"])
+
+    async def scenario() -> None:
+        viewer = communicator(sid, session["token"])
+        hello = await open_socket(viewer)
+        await sync_to_async(services.revise_sentence)(sid, user.data["turn_id"], 0, text="Один.", editor="t")
+        await sync_to_async(services.rerender_session)(sid, requested_by="t")
+        got = await receive_until(viewer, lambda f: f["type"] == "SessionRerenderCompleted")
+        events = [f for f in got if "data" in f]
+        assert seqs(events) == list(range(hello["head_seq"] + 1, events[-1]["seq"] + 1))
+        types = [f["type"] for f in events]
+        assert types[0] == "SentenceRevised" and types.count("SentenceRevised") == 3
+        assert types.count("SessionRerenderRequested") == 1
+        speech = [f["data"] for f in events if f["type"] == "SpeechSynthesized"]
+        assert sorted((s["index"], s["revision"]) for s in speech) == [(0, 1), (0, 2), (1, 1)]
+        assert all(s["audio"]["url"].endswith(s["audio"]["sha256"]) for s in speech)
+        assert events == (await sync_to_async(store_frames)(sid, hello["head_seq"]))[: len(events)]
+        await viewer.disconnect()
+
+    run(scenario)
