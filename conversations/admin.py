@@ -70,6 +70,22 @@ class HasFailuresFilter(admin.SimpleListFilter):
         return queryset
 
 
+class HasRevisionsFilter(admin.SimpleListFilter):
+    title = "правки"
+    parameter_name = "revised"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "есть правки или перерендер"), ("no", "без правок")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        revised = StoredEvent.objects.filter(session=OuterRef("pk"), type="SentenceRevised")
+        if self.value() == "yes":
+            return queryset.filter(Exists(revised))
+        if self.value() == "no":
+            return queryset.exclude(Exists(revised))
+        return queryset
+
+
 class _EngineFilter(admin.SimpleListFilter):
     """Sessions in which some turn (or sentence) used the chosen engine."""
 
@@ -113,7 +129,10 @@ class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
     list_display = (
         "__str__", "created_at", "turn_count", "sentence_count", "engines", "failure_count", "head_seq", "replay_link",
     )
-    list_filter = (("created_at", admin.DateFieldListFilter), LlmEngineFilter, TtsEngineFilter, HasFailuresFilter)
+    list_filter = (
+        ("created_at", admin.DateFieldListFilter), LlmEngineFilter, TtsEngineFilter, HasFailuresFilter,
+        HasRevisionsFilter,
+    )
     search_fields = ("id", "title", "turns__user_text", "turns__sentences__text")
     date_hierarchy = "created_at"
     fields = ("id", "title", "created_at", "head_seq", "replay_link", "renders", "transcript", "event_log")

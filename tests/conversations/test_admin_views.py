@@ -161,3 +161,15 @@ def test_who_may_edit(client: Client, django_user_model: Any, spoken: tuple[uuid
     staff.user_permissions.add(Permission.objects.get(codename="revise_session"))
     client.force_login(django_user_model.objects.get(pk=staff.pk))  # drop the cached permissions
     assert client.post(urls["edit"], {"text": "Можно."}).status_code == 302
+
+
+def test_sessions_can_be_filtered_by_revisions(admin_client: Client, spoken: tuple[uuid.UUID, str]) -> None:
+    session_id, turn_id = spoken
+    plain = services.start_session(title="без правок")
+
+    def listed(value: str) -> set[uuid.UUID]:
+        return {s.pk for s in admin_client.get(SESSIONS, {"revised": value}).context["cl"].result_list}
+
+    assert listed("yes") == set() and listed("no") == {session_id, plain}
+    services.revise_sentence(session_id, turn_id, 0, text="Здравствуйте!")
+    assert listed("yes") == {session_id} and listed("no") == {plain}
