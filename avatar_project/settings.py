@@ -198,9 +198,11 @@ CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").sp
 
 # --- The avatar page: three.js from npm (see package.json) -----------------------------
 # `npm ci` installs it under node_modules/ (git-ignored); staticfiles serves the module
-# build and the one addon folder the page imports (RoomEnvironment) from
-# /static/vendor/three/. No CDN: the page's importmap points here.
+# build and the addon folders the page imports (RoomEnvironment; GLTFLoader and the utils it
+# imports, for uploaded GLB avatars) from /static/vendor/three/. No CDN: the page's importmap
+# points here.
+_THREE_ADDONS = BASE_DIR / "node_modules" / "three" / "examples" / "jsm"
 STATICFILES_DIRS += [
     ("vendor/three/build", BASE_DIR / "node_modules" / "three" / "build"),
-    ("vendor/three/addons/environments", BASE_DIR / "node_modules" / "three" / "examples" / "jsm" / "environments"),
+    *((f"vendor/three/addons/{folder}", _THREE_ADDONS / folder) for folder in ("environments", "loaders", "utils")),
 ]

@@ -1,13 +1,11 @@
 // The avatar page: session, history, live stream, playback, and the chat UI.
 
-import { Stage } from "./scene.js";
-import { buildDefaultAvatar } from "./avatar.js";
-import { AvatarDriver } from "./driver.js";
+import { AvatarView, showConfiguredAvatar } from "./avatar-view.js";
 import { Player } from "./player.js";
 import { Conversation } from "./conversation.js";
 import { Api, SessionStore, randomId } from "./api.js";
 import { Connection } from "./connection.js";
-import { ChatUI, errorText } from "./ui.js";
+import { ChatUI, errorText, pageConfig, renderNote, renderTurn } from "./ui.js";
 
 const HISTORY_PAGE = 500;
 const SAVE_DELAY_MS = 200;
@@ -42,7 +40,6 @@ class App {
       },
       onAudioError: () => this.ui.toast("Не удалось загрузить звук фразы — показываю текст.", "warn"),
     });
-    this.driver.now = () => (this.player.ctx ? this.player.ctx.currentTime : performance.now() / 1000);
     this.conn = new Connection({
       url: () => this._wsUrl(),
       resumeSeq: () => this.conv.lastSeq,
@@ -50,6 +47,7 @@ class App {
       onStatus: (status, info) => this._onConnStatus(status, info),
       onRefused: () => this._onRefused(),
     });
+    this._avatarLoaded = showConfiguredAvatar(this.view, this.config.avatar, { player: this.player, ui: this.ui });
     this._bindUi();
     this._exposeDebug();
   }
@@ -57,31 +55,20 @@ class App {
   // --- Avatar and render loop -----------------------------------------------------------
 
   _setupAvatar(root) {
-    const canvas = root.querySelector("[data-canvas]");
-    this.avatar = buildDefaultAvatar();
-    this.driver = new AvatarDriver(this.avatar);
-    const frame = (dt) => {
-      this.player?.tick();
-      this.driver.update(dt);
-    };
-    try {
-      this.stage = new Stage(canvas, { onFrame: frame, maxFps: this.config.maxFps || 60 });
-      this.stage.add(this.avatar.root);
-      this.stage.start();
-    } catch (err) {
-      this.stage = null;
-      root.querySelector("[data-stage]").classList.add("no-webgl");
-      let last = performance.now();
-      setInterval(() => {
-        const now = performance.now();
-        frame((now - last) / 1000);
-        last = now;
-      }, 50);
-    }
+    this.view = new AvatarView(root, {
+      maxFps: this.config.maxFps || 60,
+      mapping: this.config.mapping,
+      now: () => (this.player?.ctx ? this.player.ctx.currentTime : performance.now() / 1000),
+      onFrame: () => this.player?.tick(),
+    });
     // While the tab is hidden, requestAnimationFrame stops: keep subtitles and the log moving.
     setInterval(() => {
       if (document.hidden) this.player?.tick();
     }, 250);
+  }
+
+  get driver() {
+    return this.view.driver;
   }
 
   // --- Boot --------------------------------------------------------------------------------
@@ -90,6 +77,7 @@ class App {
     this.ui.setStatus("connecting", "Подключение…");
     this.ui.setAvatarState("listening");
     this.ui.setLoading(true);
+    await this._avatarLoaded; // nothing plays before the avatar that will speak is on stage
     for (let attempt = 0; ; attempt++) {
       try {
         await this._openSession();
@@ -145,16 +133,14 @@ class App {
     const byTurn = new Map();
     for (const f of frames) {
       if (!Number.isInteger(f.seq) || f.seq <= this.conv.lastSeq) continue;
-      this.conv.apply(f);
-      const id = f.data?.turn_id;
-      if (id) {
-        if (!byTurn.has(id)) byTurn.set(id, []);
-        byTurn.get(id).push(f);
-      }
+      const turn = this.conv.apply(f); // null for revisions of stored sentences: never played here
+      if (!turn) continue;
+      if (!byTurn.has(turn.id)) byTurn.set(turn.id, []);
+      byTurn.get(turn.id).push(f);
     }
     // The log, as it stands: no audio for turns that are over.
     const open = this.conv.unfinishedTurn();
-    for (const id of this.conv.order) if (id !== open?.id) this._renderTurn(this.conv.turns.get(id));
+    for (const id of this.conv.order) if (id !== open?.id) renderTurn(this.ui, this.conv, this.conv.turns.get(id));
     const timings = this.conv.lastTimings();
     if (timings) this.ui.showTimings(timings);
     // A turn still in progress plays on, after what the previous page already played;
@@ -169,24 +155,6 @@ class App {
     }
     this._saveSoon();
     this._refreshState();
-  }
-
-  _renderTurn(turn) {
-    this.ui.ensureTurn(turn);
-    for (const i of this.conv.visibleSentences(turn)) {
-      const partial = turn.interrupted && i === turn.interrupted.partialIndex && i >= turn.interrupted.heard;
-      this.ui.revealSentence(turn.id, i, turn.sentences.get(i), { partial });
-    }
-    const finished = this.conv.finished(turn);
-    this.ui.setTyping(turn.id, !finished);
-    this._renderNote(turn);
-    if (finished && turn.sentences.size === 0) this.ui.setEmptyReply(turn.id);
-  }
-
-  _renderNote(turn) {
-    if (turn.interrupted) this.ui.setNote(turn.id, "Ответ прерван", "interrupted");
-    else if (turn.failures.some((f) => f.stage === "llm")) this.ui.setNote(turn.id, "Ответ получен не полностью", "warn");
-    else if (turn.textOnly.size) this.ui.setNote(turn.id, "Без звука: синтез речи был недоступен", "warn");
   }
 
   _makeLive(turn, skipThrough = -1) {
@@ -215,7 +183,7 @@ class App {
     if (!Number.isInteger(frame.seq) || frame.seq <= this.conv.lastSeq) return; // duplicate or not an event
     const turn = this.conv.apply(frame);
     this._saveSoon();
-    if (!turn) return;
+    if (!turn) return; // also edits and re-renders of stored sentences: the live page plays what was said
     const d = frame.data || {};
     switch (frame.type) {
       case "UserMessageReceived":
@@ -235,7 +203,7 @@ class App {
         this._finishTurnView(turn);
         break;
       case "StageFailed":
-        this._renderNote(turn);
+        renderNote(this.ui, turn);
         break;
       default:
         break;
@@ -288,7 +256,7 @@ class App {
       this.ui.setTyping(turn.id, false);
       if (turn.sentences.size === 0) this.ui.setEmptyReply(turn.id);
     }
-    this._renderNote(turn);
+    renderNote(this.ui, turn);
   }
 
   _onConnStatus(status, info) {
@@ -421,11 +389,6 @@ class App {
 
   _exposeDebug() {
     const app = this;
-    const meshInfluence = (name) => {
-      const mesh = app.avatar.morphMeshes.find((m) => m.name === name);
-      if (!mesh) return null;
-      return Object.fromEntries(Object.entries(mesh.morphTargetDictionary).map(([k, i]) => [k, mesh.morphTargetInfluences[i]]));
-    };
     window.__avatar = Object.freeze({
       state: () => ({
         connection: app.conn.status,
@@ -436,12 +399,13 @@ class App {
         live: [...app.live],
         busy: app.player.isBusy(),
         player: app.player.debug(),
-        frames: app.stage?.frames ?? 0,
+        frames: app.view.stage?.frames ?? 0,
         connects: app.conn.connects,
       }),
       mouthWeights: () => app.driver.mouthWeights(),
       morphs: () => app.driver.morphValues(),
-      meshMorphs: (name = "mouth") => meshInfluence(name),
+      meshMorphs: (name = "mouth") => app.view.meshMorphs(name),
+      model: () => app.view.debug(),
       playing: () => app.player.playing(),
       audioTime: () => app.player.now(),
       lastSeq: () => app.conv.lastSeq,
@@ -460,17 +424,9 @@ class App {
 function boot() {
   const root = document.querySelector("[data-avatar-app]");
   if (!root) return;
-  const cfgEl = document.getElementById("avatar-config");
-  let config = {};
-  try {
-    config = cfgEl ? JSON.parse(cfgEl.textContent) : {};
-  } catch {
-    config = {};
-  }
   const params = new URLSearchParams(location.search);
+  const config = pageConfig(params);
   if (params.get("mode") === "speak") config.mode = "speak"; // staff: speak the text as is
-  const fps = Number(params.get("fps"));
-  if (fps >= 5 && fps <= 120) config.maxFps = fps; // e.g. ?fps=20 on a slow machine
   const app = new App(root, config);
   app.start();
 }

@@ -1,7 +1,15 @@
 // The conversation as the page knows it: turns rebuilt from stored events. No DOM here.
 
+import { isRevisionEvent } from "./revisions.js";
+
 export class Conversation {
-  constructor() {
+  /**
+   * keepRevisions: false (the live page) drops edits and re-renders of stored sentences, which
+   * are not the conversation as it happened; the replay passes true for a log it has already
+   * chosen the revisions of (revisions.js selectRevision).
+   */
+  constructor({ keepRevisions = false } = {}) {
+    this.keepRevisions = keepRevisions;
     this.turns = new Map(); // turn_id -> turn
     this.order = []; // turn ids, oldest first
     this.lastSeq = 0;
@@ -14,6 +22,7 @@ export class Conversation {
   /** Apply one event frame (in seq order). Returns the turn it touched, or null. */
   apply(frame) {
     if (Number.isInteger(frame.seq)) this.lastSeq = Math.max(this.lastSeq, frame.seq);
+    if (!this.keepRevisions && isRevisionEvent(frame)) return null;
     const d = frame.data || {};
     if (frame.type === "UserMessageReceived") {
       if (this.turns.has(d.turn_id)) return this.turns.get(d.turn_id);

@@ -1,6 +1,6 @@
 // The avatar driver: one small interface over any avatar that has the rig's bones and some
-// face morphs, the built-in one (avatar.js) or, later, an uploaded GLB with ARKit or
-// Oculus viseme morphs.
+// face morphs, the built-in one (avatar.js) or an uploaded GLB with ARKit or Oculus viseme
+// morphs (avatar-view.js), its mouth driven through the admin's viseme mapping.
 //
 //   setMouthShape({A..H, X})   lip-sync weights (Rhubarb shapes), every frame
 //   setVisemes({aa, E, ...})   the same from Oculus viseme weights
@@ -77,8 +77,10 @@ export function describeAvatar(root) {
 }
 
 export class AvatarDriver {
-  constructor(avatar, { now = () => performance.now() / 1000, random = Math.random } = {}) {
+  /** mouthMapping: {A..H, X: {morph: weight}} from the server, or null (found from the morph names). */
+  constructor(avatar, { now = () => performance.now() / 1000, random = Math.random, mouthMapping = null } = {}) {
     this.avatar = avatar;
+    this.mouthMapping = mouthMapping;
     this.root = avatar.root;
     this.now = now; // the clock motion start times refer to (the AudioContext clock)
     this.random = random;
@@ -155,20 +157,25 @@ export class AvatarDriver {
       }
       this.exprBindings[name] = targets;
     }
-    // Mouth: our own shapes if present, else Oculus visemes, else ARKit.
-    this.mouthBindings = {};
-    let table = null;
-    let prefix = "";
-    if (has(mouthMorphName("D"))) this.mouthMode = "rhubarb";
-    else if (has("viseme_aa")) [this.mouthMode, table, prefix] = ["oculus", RHUBARB_TO_OCULUS, "viseme_"];
-    else if (has("jawOpen")) [this.mouthMode, table] = ["arkit", RHUBARB_TO_ARKIT];
-    else this.mouthMode = "none";
-    for (const shape of MOUTH_SHAPES) {
-      if (this.mouthMode === "rhubarb") this.mouthBindings[shape] = bindName(mouthMorphName(shape)).map((s) => ({ slot: s, k: 1 }));
-      else if (table) {
-        this.mouthBindings[shape] = Object.entries(table[shape] || {}).flatMap(([n, k]) => bindName(prefix + n).map((s) => ({ slot: s, k })));
-      } else this.mouthBindings[shape] = [];
+    [this.mouthMode, this.mouthBindings] = this._mouthBindings(has, bindName);
+  }
+
+  /** Which morphs make each mouth shape: the admin's table if it fits this avatar, else by the morph names found. */
+  _mouthBindings(has, bindName) {
+    const bind = (table, prefix = "") => Object.fromEntries(MOUTH_SHAPES.map((shape) => [
+      shape, Object.entries(table?.[shape] || {}).flatMap(([n, k]) => bindName(prefix + n).map((s) => ({ slot: s, k: Number(k) || 0 }))),
+    ]));
+    // The viseme mapping from the page's config (animation.selectors.viseme_mapping); a
+    // table that names none of this avatar's morphs (e.g. the default table was set to one
+    // made for another avatar) would leave the mouth still, so it is not used then.
+    if (this.mouthMapping) {
+      const mapped = bind(this.mouthMapping);
+      if (Object.values(mapped).some((b) => b.length)) return ["mapping", mapped];
     }
+    if (has(mouthMorphName("D"))) return ["rhubarb", bind(Object.fromEntries(MOUTH_SHAPES.map((s) => [s, { [mouthMorphName(s)]: 1 }])))];
+    if (has("viseme_aa")) return ["oculus", bind(RHUBARB_TO_OCULUS, "viseme_")];
+    if (has("jawOpen")) return ["arkit", bind(RHUBARB_TO_ARKIT)];
+    return ["none", bind(null)];
   }
 
   // --- The interface ---------------------------------------------------------------

@@ -20,7 +20,7 @@ export function readingTime(text) {
 
 export class Player {
   /**
-   * opts: {driver, fetchAudio(url) -> Promise<ArrayBuffer>, onSentenceStart(turnId, index, text, startAt),
+   * opts: {driver, fetchAudio(url) -> Promise<ArrayBuffer>, onSentenceStart(turnId, index, text, startAt, audioUrl),
    *        onSubtitle(text|null), onTurnEnd(turnId), onActivity(bool), onAudioError(err)}
    */
   constructor(opts) {
@@ -267,7 +267,7 @@ export class Player {
     let current = null;
     while (this.scheduled.length && this.scheduled[0].endAt <= now) {
       const s = this.scheduled.shift();
-      if (s.state !== "playing") this.opts.onSentenceStart?.(s.turnId, s.index, s.text, s.startAt); // between two ticks
+      if (s.state !== "playing") this.opts.onSentenceStart?.(s.turnId, s.index, s.text, s.startAt, s.audioUrl); // between two ticks
       s.state = "done";
       this._lastDone = { s, at: s.endAt };
     }
@@ -275,7 +275,7 @@ export class Player {
     if (current && current.state !== "playing") {
       current.state = "playing";
       this.driver.setExpression(current.label || "neutral");
-      this.opts.onSentenceStart?.(current.turnId, current.index, current.text, current.startAt);
+      this.opts.onSentenceStart?.(current.turnId, current.index, current.text, current.startAt, current.audioUrl);
     }
     this.current = current;
     if (current && current.cues && current.buffer && !current.textOnly && !current.audioFailed) {

@@ -15,13 +15,18 @@
 // Speed scales the mapping and the Player's playback rate. Seeking (jump to a turn, a click
 // on the timeline, a change of speed) rebuilds the log up to the new position and hands
 // the Player the unfinished turn from its current sentence.
+//
+// Version (?revision=latest, or the control): "original" plays every sentence as it was
+// generated live; "latest" plays each sentence's latest complete revision (a staff edit or
+// a re-render: its text, audio, cues and motion) where the original stood, on the
+// original's timing (revisions.js). `this.frames` is the whole log as fetched;
+// `this.track.frames` is the log the Player, the log panel and the plan follow.
 
-import { Stage } from "./scene.js";
-import { buildDefaultAvatar } from "./avatar.js";
-import { AvatarDriver } from "./driver.js";
+import { AvatarView, showConfiguredAvatar } from "./avatar-view.js";
 import { Player, MOTION_GRACE_S, SENTENCE_PAUSE_S, readingTime } from "./player.js";
 import { Conversation } from "./conversation.js";
-import { ChatUI } from "./ui.js";
+import { LATEST, ORIGINAL, selectRevision } from "./revisions.js";
+import { ChatUI, el, pageConfig, renderNote, renderTurn } from "./ui.js";
 
 const PAGE = 1000;
 const LOOKAHEAD_S = 2.0; // session seconds a turn reaches the Player before its first event
@@ -29,13 +34,6 @@ const LEAD_IN_S = 0.6; // a jump lands this long before the turn's message
 const SEEK_LEAD_S = 0.12; // clock seconds between a seek and its position starting to move
 const SPEEDS = [0.5, 1, 1.5, 2];
 const SENTENCE_TYPES = new Set(["SentenceGenerated", "SpeechSynthesized", "LipSyncGenerated", "MotionPlanned", "SentimentAnalyzed"]);
-
-const el = (tag, cls, text) => {
-  const n = document.createElement(tag);
-  if (cls) n.className = cls;
-  if (text !== undefined && text !== null) n.textContent = text;
-  return n;
-};
 
 export function formatClock(seconds) {
   const s = Math.max(0, Math.floor(seconds));
@@ -133,6 +131,8 @@ class Replay {
     this.config = config;
     this.ui = new ChatUI(root);
     this.frames = [];
+    this.track = { frames: [], revised: new Map() };
+    this.revisionMode = config.revision === LATEST ? LATEST : ORIGINAL;
     this.lastSeq = 0;
     this.rate = 1;
     this.basePos = 0;
@@ -148,7 +148,7 @@ class Replay {
       driver: this.driver,
       fetchAudio: (url) => this._audio(url),
       notBefore: (s) => this._notBefore(s),
-      onSentenceStart: (turnId, index, text, startAt) => this._onSentenceStart(turnId, index, text, startAt),
+      onSentenceStart: (turnId, index, text, startAt, audioUrl) => this._onSentenceStart(turnId, index, text, startAt, audioUrl),
       onSubtitle: (text) => {
         this.ui.showSubtitle(text);
         if (text) this.record.subtitles.push({ text, at: this.player.now() });
@@ -163,36 +163,27 @@ class Replay {
     });
     this.ctx = this.player.audioContext(); // held suspended until Play (where autoplay is allowed it starts running)
     this.ctx.suspend().catch(() => {});
-    this.driver.now = () => this.ctx.currentTime;
     this.audioCache = new Map();
+    this.ui.sentenceMark = (turnId, index) => this._sentenceMark(turnId, index);
     this._bind();
     this._expose();
   }
 
   _setupAvatar(root) {
-    const canvas = root.querySelector("[data-canvas]");
-    this.avatar = buildDefaultAvatar();
-    this.driver = new AvatarDriver(this.avatar);
-    const frame = (dt) => {
-      this.player?.tick();
-      this.driver.update(dt);
-      this._loop();
-    };
-    try {
-      this.stage = new Stage(canvas, { onFrame: frame, maxFps: this.config.maxFps || 60 });
-      this.stage.add(this.avatar.root);
-      this.stage.start();
-    } catch {
-      this.stage = null;
-      root.querySelector("[data-stage]").classList.add("no-webgl");
-      let last = performance.now();
-      setInterval(() => {
-        const now = performance.now();
-        frame((now - last) / 1000);
-        last = now;
-      }, 50);
-    }
+    this.view = new AvatarView(root, {
+      maxFps: this.config.maxFps || 60,
+      mapping: this.config.mapping,
+      now: () => this.ctx?.currentTime ?? 0,
+      onFrame: () => {
+        this.player?.tick();
+        this._loop();
+      },
+    });
     setInterval(() => this._loop(), 25); // the position moves on even when frames are slow or hidden
+  }
+
+  get driver() {
+    return this.view.driver;
   }
 
   // --- Loading and following ------------------------------------------------------------
@@ -201,7 +192,7 @@ class Replay {
     this.ui.setLoading(true);
     this.ui.setStatus("connecting", "Загрузка записи…");
     try {
-      await this._fetchMore();
+      await Promise.all([this._fetchMore(), showConfiguredAvatar(this.view, this.config.avatar, { player: this.player, ui: this.ui })]);
     } catch (err) {
       this.ui.setLoading(false);
       this.ui.setStatus("offline", err.status === 403 || err.status === 401 ? "Нет доступа" : "Не удалось загрузить запись");
@@ -260,11 +251,7 @@ class Replay {
       await new Promise((r) => setTimeout(r, this.config.pollMs || 1500));
       try {
         const n = await this._fetchMore();
-        if (n) {
-          this._replan();
-          this._feedPlayer(true);
-          this._renderTurnList();
-        }
+        if (n) this._onMoreEvents();
         this._updateFollowing();
         this._status();
       } catch {
@@ -273,11 +260,23 @@ class Replay {
     }
   }
 
+  _onMoreEvents() {
+    const before = [...this.track.revised].join();
+    this._replan();
+    // A revision completed meanwhile changes what was (or is about to be) played: start
+    // again from here on the new track; otherwise new events just continue it.
+    if ([...this.track.revised].join() !== before) this.restart(this.position());
+    else this._feedPlayer(true);
+  }
+
   _replan() {
-    this.plan = planTurns(this.frames);
-    this.total = this.frames.length ? Math.max(this.plan.pos(this.frames[this.frames.length - 1]), ...this.plan.turns.map((t) => t.donePos)) : 0;
+    this.track = selectRevision(this.frames, this.revisionMode);
+    const frames = this.track.frames;
+    this.plan = planTurns(frames);
+    this.total = frames.length ? Math.max(this.plan.pos(frames[frames.length - 1]), ...this.plan.turns.map((t) => t.donePos)) : 0;
     this._renderTurnList();
     this._renderMarks();
+    this._renderRevisionControl();
   }
 
   // --- The clock ---------------------------------------------------------------------------
@@ -322,7 +321,7 @@ class Replay {
     this.ended = false;
     this.ui.clearLog();
     this.ui.showSubtitle(null);
-    this.conv = new Conversation();
+    this.conv = new Conversation({ keepRevisions: true }); // the track already holds the chosen revisions
     this.uiCursor = 0;
     this.added = new Set();
     this.fed = new Set();
@@ -331,7 +330,8 @@ class Replay {
     this.seekPos = p;
     this.baseCtx = this.ctx.currentTime + SEEK_LEAD_S / Math.max(1, this.rate);
     // The log as it stood at p.
-    while (this.uiCursor < this.frames.length && this.plan.pos(this.frames[this.uiCursor]) <= p) this.conv.apply(this.frames[this.uiCursor++]);
+    const frames = this.track.frames;
+    while (this.uiCursor < frames.length && this.plan.pos(frames[this.uiCursor]) <= p) this.conv.apply(frames[this.uiCursor++]);
     for (const id of this.conv.order) {
       const turn = this.conv.turns.get(id);
       const t = this.plan.byId.get(id);
@@ -339,9 +339,9 @@ class Replay {
         this.ui.ensureTurn(turn);
         for (const step of t.plan) if (step.index <= skipThrough) this.ui.revealSentence(id, step.index, step.text);
         this.ui.setTyping(id, true);
-        this._renderNote(turn);
+        renderNote(this.ui, turn);
       } else {
-        this._renderTurn(turn);
+        renderTurn(this.ui, this.conv, turn);
       }
       this.added.add(id); // past turns never play again
     }
@@ -375,6 +375,20 @@ class Replay {
     this.player.rate = rate;
     for (const b of this.speedBtns) b.setAttribute("aria-pressed", String(Number(b.dataset.speed) === rate));
     if (this.loaded) this.restart(p);
+  }
+
+  /** Play the sentences as generated (ORIGINAL) or in their latest complete revision (LATEST), from here on. */
+  setRevisionMode(mode) {
+    if (![ORIGINAL, LATEST].includes(mode) || mode === this.revisionMode) return;
+    this.revisionMode = mode;
+    const url = new URL(location.href);
+    if (mode === LATEST) url.searchParams.set("revision", LATEST);
+    else url.searchParams.delete("revision");
+    history.replaceState(null, "", url); // a reload or a shared link keeps the version
+    if (!this.loaded) return this._renderRevisionControl();
+    const p = this.position();
+    this._replan();
+    this.restart(p);
   }
 
   /** True while a sentence the Player holds still waits for its audio to be decoded. */
@@ -423,7 +437,7 @@ class Replay {
   }
 
   _feedPlayer(fresh = false) {
-    for (const f of this.frames) {
+    for (const f of this.track.frames) {
       const id = f.data?.turn_id;
       if (!id || this.fed.has(f.seq) || !this.player.hasTurn(id) || f.type === "UserMessageReceived") continue;
       if (f.type === "TurnInterrupted") continue; // at its own time, from the log stream
@@ -444,10 +458,11 @@ class Replay {
       prevInterrupt = t.interruptPos ?? -Infinity;
     }
     // The log follows the position.
-    while (this.uiCursor < this.frames.length && this.plan.pos(this.frames[this.uiCursor]) <= p) this._apply(this.frames[this.uiCursor++]);
+    const frames = this.track.frames;
+    while (this.uiCursor < frames.length && this.plan.pos(frames[this.uiCursor]) <= p) this._apply(frames[this.uiCursor++]);
     this._refreshState();
     this._renderProgress(p);
-    if (!this.ended && !this.following && this.uiCursor >= this.frames.length && p >= this.total && !this.player.isBusy()) {
+    if (!this.ended && !this.following && this.uiCursor >= frames.length && p >= this.total && !this.player.isBusy()) {
       this.ended = true;
       this.ui.showSubtitle(null); // the clock stops here: don't leave the last line frozen on screen
       this.pause();
@@ -476,7 +491,7 @@ class Replay {
         this._finishTurnView(turn);
         break;
       case "StageFailed":
-        this._renderNote(turn);
+        renderNote(this.ui, turn);
         break;
       default:
         break;
@@ -489,34 +504,17 @@ class Replay {
     return this.record.turns.get(id);
   }
 
-  _onSentenceStart(turnId, index, text, startAt) {
+  _onSentenceStart(turnId, index, text, startAt, audioUrl) {
     this.ui.revealSentence(turnId, index, text);
     this.ui.setTyping(turnId, false);
-    this.record.starts.push({ turn: turnId, index, text, startAt, rate: this.rate, seek: this.record.seeks });
+    this.record.starts.push({ turn: turnId, index, text, startAt, audio: audioUrl ?? null, rate: this.rate, seek: this.record.seeks,
+      revision: this.revisionMode === LATEST ? this.track.revised.get(`${turnId}:${index}`) ?? 0 : 0 });
     this._refreshState();
   }
 
   _onTurnEnd(turnId) {
     const turn = this.conv.turns.get(turnId);
     if (turn) this._finishTurnView(turn);
-  }
-
-  _renderTurn(turn) {
-    this.ui.ensureTurn(turn);
-    for (const i of this.conv.visibleSentences(turn)) {
-      const partial = turn.interrupted && i === turn.interrupted.partialIndex && i >= turn.interrupted.heard;
-      this.ui.revealSentence(turn.id, i, turn.sentences.get(i), { partial });
-    }
-    const finished = this.conv.finished(turn);
-    this.ui.setTyping(turn.id, !finished);
-    this._renderNote(turn);
-    if (finished && turn.sentences.size === 0) this.ui.setEmptyReply(turn.id);
-  }
-
-  _renderNote(turn) {
-    if (turn.interrupted) this.ui.setNote(turn.id, "Ответ прерван", "interrupted");
-    else if (turn.failures.some((f) => f.stage === "llm")) this.ui.setNote(turn.id, "Ответ получен не полностью", "warn");
-    else if (turn.textOnly.size) this.ui.setNote(turn.id, "Без звука: синтез речи был недоступен", "warn");
   }
 
   _finishTurnView(turn) {
@@ -527,7 +525,7 @@ class Replay {
     }
     this.ui.setTyping(turn.id, false);
     if (turn.sentences.size === 0) this.ui.setEmptyReply(turn.id);
-    this._renderNote(turn);
+    renderNote(this.ui, turn);
   }
 
   _refreshState() {
@@ -555,6 +553,9 @@ class Replay {
     this.marks = $("[data-timeline-marks]");
     this.turnList = $("[data-turns]");
     this.speedBtns = [...this.root.querySelectorAll("[data-speed]")];
+    this.revisionBtns = [...this.root.querySelectorAll("[data-revision]")];
+    for (const b of this.revisionBtns) b.addEventListener("click", () => this.setRevisionMode(b.dataset.revision));
+    this._renderRevisionControl();
     this.playBtn.addEventListener("click", () => (this.playingWanted ? this.pause() : this.play()));
     for (const b of this.speedBtns) b.addEventListener("click", () => this.setSpeed(Number(b.dataset.speed)));
     this.timeline.addEventListener("click", (ev) => {
@@ -600,6 +601,20 @@ class Replay {
     this._currentTurnEl = null;
   }
 
+  _renderRevisionControl() {
+    for (const b of this.revisionBtns) b.setAttribute("aria-pressed", String(b.dataset.revision === this.revisionMode));
+    const n = this.track.revised.size;
+    const latest = this.revisionBtns.find((b) => b.dataset.revision === LATEST);
+    if (latest) latest.title = n ? `Каждая фраза в последней готовой правке (исправлено фраз: ${n})` : "Правок в этой сессии нет";
+  }
+
+  /** The transcript's mark on a revised sentence: played in revision N, or (original) has one. */
+  _sentenceMark(turnId, index) {
+    const n = this.track.revised.get(`${turnId}:${index}`);
+    if (!n) return null;
+    return this.revisionMode === LATEST ? { text: `правка ${n}`, kind: "played" } : { text: `есть правка ${n}`, kind: "available" };
+  }
+
   _renderMarks() {
     const total = this.total || 1;
     this.marks.replaceChildren(...this.plan.turns.map((t) => {
@@ -639,21 +654,23 @@ class Replay {
   _expose() {
     const r = this;
     const mouth = () => {
-      const mesh = r.avatar.morphMeshes.find((m) => m.name === "mouth");
-      if (!mesh) return 0;
-      return Object.entries(mesh.morphTargetDictionary).reduce((s, [k, i]) => (k !== "mouth_X" && k.startsWith("mouth_") ? s + mesh.morphTargetInfluences[i] : s), 0);
+      const m = r.view.meshMorphs("mouth") || {};
+      return Object.entries(m).reduce((s, [k, v]) => (k !== "mouth_X" && k.startsWith("mouth_") ? s + v : s), 0);
     };
     window.__replay = Object.freeze({
       state: () => ({
         loaded: r.loaded, playing: r.playingWanted, audioState: r.ctx.state, ended: r.ended, following: r.following,
-        rate: r.rate, position: r.loaded ? r.position() : 0, total: r.total ?? 0, lastSeq: r.lastSeq, frames: r.stage?.frames ?? 0,
-        avatar: r.ui.stateChip.dataset.state, seeks: r.record.seeks,
+        rate: r.rate, position: r.loaded ? r.position() : 0, total: r.total ?? 0, lastSeq: r.lastSeq, frames: r.view.stage?.frames ?? 0,
+        avatar: r.ui.stateChip.dataset.state, seeks: r.record.seeks, revision: r.revisionMode,
+        revised: Object.fromEntries(r.track.revised),
       }),
       position: () => (r.loaded ? r.position() : 0),
       audioTime: () => r.ctx.currentTime,
       playing: () => r.player.playing(),
       subtitle: () => r.player.subtitle,
       mouth,
+      meshMorphs: (name) => r.view.meshMorphs(name),
+      model: () => r.view.debug(),
       actions: () => r.driver.activeActions(),
       starts: () => r.record.starts.map((s) => ({ ...s })),
       subtitles: () => r.record.subtitles.map((s) => ({ ...s })),
@@ -669,15 +686,9 @@ class Replay {
 function boot() {
   const root = document.querySelector("[data-replay-app]");
   if (!root) return;
-  let config = {};
-  try {
-    config = JSON.parse(document.getElementById("avatar-config").textContent);
-  } catch {
-    config = {};
-  }
   const params = new URLSearchParams(location.search);
-  const fps = Number(params.get("fps"));
-  if (fps >= 5 && fps <= 120) config.maxFps = fps;
+  const config = pageConfig(params);
+  if (params.get("revision") === LATEST) config.revision = LATEST;
   const replay = new Replay(root, config);
   const speed = Number(params.get("speed"));
   if (SPEEDS.includes(speed)) replay.setSpeed(speed);

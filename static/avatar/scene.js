@@ -89,3 +89,13 @@ export class Stage {
     this._running = false;
   }
 }
+
+/** Without a renderer (no WebGL): `onFrame(dt)` every `ms` anyway, so what runs on the clock goes on. */
+export function frameTimer(onFrame, ms = 50) {
+  let last = performance.now();
+  return setInterval(() => {
+    const now = performance.now();
+    onFrame((now - last) / 1000);
+    last = now;
+  }, ms);
+}

@@ -19,7 +19,7 @@ const ERROR_MESSAGES = {
   no_active_turn: "Сейчас нечего останавливать.",
 };
 
-const el = (tag, cls, text) => {
+export const el = (tag, cls, text) => {
   const n = document.createElement(tag);
   if (cls) n.className = cls;
   if (text !== undefined && text !== null) n.textContent = text;
@@ -45,6 +45,39 @@ export function errorText(frame) {
     return frame.message.trim().slice(0, 300);
   }
   return base;
+}
+
+/** The page's config (the view's json_script), with ?fps= from the address (e.g. 20 on a slow machine). */
+export function pageConfig(params) {
+  let config = {};
+  try {
+    config = JSON.parse(document.getElementById("avatar-config")?.textContent || "{}") || {};
+  } catch {
+    config = {};
+  }
+  const fps = Number(params.get("fps"));
+  if (fps >= 5 && fps <= 120) config.maxFps = fps;
+  return config;
+}
+
+/** A turn that is not being played, drawn as it stands: its sentences, typing dots, note. */
+export function renderTurn(ui, conv, turn) {
+  ui.ensureTurn(turn);
+  for (const i of conv.visibleSentences(turn)) {
+    const partial = turn.interrupted && i === turn.interrupted.partialIndex && i >= turn.interrupted.heard;
+    ui.revealSentence(turn.id, i, turn.sentences.get(i), { partial });
+  }
+  const finished = conv.finished(turn);
+  ui.setTyping(turn.id, !finished);
+  renderNote(ui, turn);
+  if (finished && turn.sentences.size === 0) ui.setEmptyReply(turn.id);
+}
+
+/** The note under a reply: interrupted, cut short, or spoken without audio. */
+export function renderNote(ui, turn) {
+  if (turn.interrupted) ui.setNote(turn.id, "Ответ прерван", "interrupted");
+  else if (turn.failures.some((f) => f.stage === "llm")) ui.setNote(turn.id, "Ответ получен не полностью", "warn");
+  else if (turn.textOnly.size) ui.setNote(turn.id, "Без звука: синтез речи был недоступен", "warn");
 }
 
 export class ChatUI {
@@ -209,9 +242,17 @@ export class ChatUI {
   revealSentence(turnId, index, text, { partial = false } = {}) {
     const t = this.turnEls.get(turnId);
     if (!t || t.spans.has(index)) return;
-    // a real space after each sentence: copy-paste and screen readers get separate sentences
-    const span = el("span", partial ? "sentence partial" : "sentence", partial ? text : `${text} `);
+    const span = el("span", partial ? "sentence partial" : "sentence", text);
     span.dataset.index = String(index);
+    // sentenceMark(turnId, index) -> {text, kind} | null: e.g. the replay's "правка N"
+    const mark = this.sentenceMark?.(turnId, index);
+    if (mark) {
+      const m = el("span", `rev-mark ${mark.kind || ""}`.trim(), mark.text);
+      span.dataset.mark = mark.text;
+      span.append(" ", m);
+    }
+    // a real space after each sentence: copy-paste and screen readers get separate sentences
+    if (!partial) span.append(" ");
     const after = [...t.spans.entries()].filter(([i]) => i > index).sort((a, b) => a[0] - b[0])[0];
     if (after) t.bubble.insertBefore(span, after[1]);
     else t.bubble.insertBefore(span, t.typing);

@@ -4,8 +4,10 @@ Two kinds of fixtures:
 
 * ``module_page``: the page's ES modules served from a throwaway static server (no Django),
   for unit-level checks of the avatar, lip-sync and motion code in a real WebGL browser.
-* ``daphne_server``: a real daphne on a free loopback port with its own AVATAR_HOME (SQLite,
-  in-process task queues, the offline engines), for end-to-end tests of the page.
+* ``daphne``: a real daphne on a free loopback port with its own AVATAR_HOME (SQLite,
+  in-process task queues, the offline engines), for end-to-end tests of the page; it yields
+  the URL and the home, and runs ``tests/web/seeding.py`` functions against that home.
+  ``daphne_server`` is its URL alone.
 
 Both need Chromium (``apt-get install -y chromium``) and the ``playwright`` package;
 without them the tests are skipped. Screenshots go to ``$AVATAR_SCREENSHOTS`` (default
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -25,6 +28,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,7 @@ CHROMIUM_FLAGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 SCREENSHOTS = Path(os.environ.get("AVATAR_SCREENSHOTS", "/tmp/avatar-screenshots"))
+STAFF_PASSWORD = "replay-test-password"
 
 try:  # the browser tests need it; the others in this folder do not
     from playwright import sync_api as _playwright_api
@@ -107,7 +112,9 @@ import * as lipsync from "/static/avatar/lipsync.js";
 import * as motion from "/static/avatar/motion.js";
 import * as scene from "/static/avatar/scene.js";
 import * as player from "/static/avatar/player.js";
-window.mods = { THREE, rig, avatar, driver, lipsync, motion, scene, player };
+import * as conversation from "/static/avatar/conversation.js";
+import * as revisions from "/static/avatar/revisions.js";
+window.mods = { THREE, rig, avatar, driver, lipsync, motion, scene, player, conversation, revisions };
 window.ready = true;
 </script></body></html>
 """
@@ -154,10 +161,27 @@ def _engine_config(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """daphne on loopback with a fresh AVATAR_HOME; yields the base URL."""
-    home = tmp_path_factory.mktemp("avatar-home")
+@dataclass(frozen=True)
+class Daphne:
+    """The live server under test: its base URL, its AVATAR_HOME, and the environment it runs in."""
+
+    url: str
+    home: Path
+    env: dict[str, str]
+
+    def call(self, function: str, timeout: float = 180, **kwargs: Any) -> Any:
+        """Run ``tests.web.seeding.<function>(**kwargs)`` against this server's home; its JSON output."""
+        code = f"import json; from tests.web import seeding; seeding.{function}(**json.loads({json.dumps(kwargs)!r}))"
+        done = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", code],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        lines = done.stdout.strip().splitlines()
+        return json.loads(lines[-1]) if lines else None
+
+
+def _server_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     env.update(
         AVATAR_HOME=str(home),
@@ -166,6 +190,34 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         AVATAR_LOG_LEVEL="INFO",
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+def staff_context(browser: Any, daphne: Daphne) -> Any:
+    """A browser context logged in to the admin as a staff user of the live daphne (close it when done)."""
+    username = daphne.call("create_staff", username="replayer", password=STAFF_PASSWORD)["username"]
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
+    page = context.new_page()
+    page.goto(daphne.url + "/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("[type=submit]")
+    page.wait_for_url("**/admin/")
+    page.close()
+    return context
+
+
+@pytest.fixture(scope="session")
+def daphne_server(daphne: Daphne) -> str:
+    """The live server's base URL."""
+    return daphne.url
+
+
+@pytest.fixture(scope="session")
+def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daphne]:
+    """daphne on loopback with a fresh AVATAR_HOME; yields its URL and home."""
+    home = tmp_path_factory.mktemp("avatar-home")
+    env = _server_env(home)
     # Another ASGI app / settings module (e.g. a wrapper during development) may be named here.
     asgi_app = os.environ.get("AVATAR_E2E_ASGI", "avatar_project.asgi:application")
     if os.environ.get("AVATAR_E2E_SETTINGS"):
@@ -174,10 +226,10 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
     port = free_port()
     log_path = home / "daphne.log"
-    daphne = shutil.which("daphne", path=str(venv_bin)) or str(venv_bin / "daphne")
+    daphne_bin = shutil.which("daphne", path=str(venv_bin)) or str(venv_bin / "daphne")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [daphne, "-b", "127.0.0.1", "-p", str(port), asgi_app],
+            [daphne_bin, "-b", "127.0.0.1", "-p", str(port), asgi_app],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -196,7 +248,11 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("daphne did not serve the page:\n" + log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.3)
-        for asset in ("/static/avatar/app.js", "/static/vendor/three/build/three.module.js"):
+        for asset in (
+            "/static/avatar/app.js",
+            "/static/vendor/three/build/three.module.js",
+            "/static/vendor/three/addons/loaders/GLTFLoader.js",  # uploaded GLB avatars
+        ):
             try:
                 urllib.request.urlopen(base + asset, timeout=5).close()
             except OSError as exc:
@@ -205,7 +261,7 @@ def daphne_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     "(e.g. ASGIStaticFilesHandler around the HTTP app in avatar_project/asgi.py), "
                     "and `npm ci` must have installed three.js"
                 )
-        yield base
+        yield Daphne(url=base, home=home, env=env)
     finally:
         proc.terminate()
         try:

@@ -155,6 +155,29 @@ def test_driver_mouth_expression_and_blink(module_page: Any) -> None:
     assert result["blinked"] > 0.9
 
 
+def test_driver_follows_the_viseme_mapping(module_page: Any) -> None:
+    """The admin's mapping decides which morphs make a shape; one that names none of them is not used."""
+    result = module_page.evaluate(
+        """() => {
+          const { avatar, driver } = window.mods;
+          const av = avatar.buildDefaultAvatar();
+          const mouth = av.morphMeshes.find((m) => m.name === "mouth");
+          const infl = (name) => mouth.morphTargetInfluences[mouth.morphTargetDictionary[name]];
+          const table = Object.fromEntries("ABCDEFGHX".split("").map((s) => [s, {}]));
+          const mapped = new driver.AvatarDriver(av, { mouthMapping: { ...table, D: { mouth_E: 0.5 } } });
+          mapped.setMouthShape({ D: 1 });
+          for (let i = 0; i < 20; i++) mapped.update(1 / 60);
+          const foreign = new driver.AvatarDriver(avatar.buildDefaultAvatar(),
+            { mouthMapping: { ...table, D: { viseme_aa: 1 } } });
+          return { mode: mapped.mouthMode, e: infl("mouth_E"), d: infl("mouth_D"), foreign: foreign.mouthMode };
+        }"""
+    )
+    assert result["mode"] == "mapping"
+    assert result["e"] == pytest.approx(0.5, abs=0.02)  # shape D through mouth_E at the table's weight
+    assert result["d"] < 0.01  # not the morph named after the shape
+    assert result["foreign"] == "rhubarb"  # an Oculus table on the built-in face: its own morphs instead
+
+
 def test_lipsync_cues_crossfade_on_the_clock(module_page: Any) -> None:
     cues = [
         {"start": 0.0, "end": 0.2, "shape": "X"},

@@ -9,25 +9,20 @@ original session (scaled by the speed), within 50 ms, measured on the page's aud
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import ROOT, screenshot
+from .conftest import Daphne, screenshot, staff_context
 
 pytestmark = pytest.mark.browser
 
 MOTION_GRACE_S = 0.3  # static/avatar/player.js
 TOLERANCE_S = 0.05
 TURN_TIMEOUT_S = 180
-PASSWORD = "replay-test-password"
 TURN_TEXTS = [
     "Здравствуйте! Это первый ход записи.",
     "А это второй ход. Он начинается после паузы.",
@@ -43,27 +38,6 @@ SAMPLER = """() => {
       subtitle: r.subtitle(), position: r.position(), actions: r.actions() });
   }, 40);
 }"""
-
-
-def _daphne_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The AVATAR_HOME that conftest's daphne_server made (mktemp("avatar-home"))."""
-    base = tmp_path_factory.getbasetemp()
-    homes = sorted({p.resolve() for p in base.glob("avatar-home*") if (p / "daphne.log").exists()})
-    assert len(homes) == 1, homes
-    return homes[0]
-
-
-def _create_staff(home: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
-    models = os.environ.get("AVATAR_MODELS_DIR", str(ROOT / "var" / "models"))
-    env.update(AVATAR_HOME=str(home), AVATAR_MODELS_DIR=models)
-    code = (
-        "from django.contrib.auth import get_user_model; U = get_user_model(); "
-        "u, _ = U.objects.get_or_create(username='replayer'); u.is_staff = True; "
-        f"u.set_password({PASSWORD!r}); u.save()"
-    )
-    subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, timeout=120)
-    return "replayer"
 
 
 def _ts(frame: dict[str, Any]) -> float:
@@ -117,8 +91,8 @@ def expected_plan(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             turns[d["turn_id"]] = {"id": d["turn_id"], "user": _ts(e) - t0, "ready": {}, "motion": set(), "texts": {}}
             continue
         t = turns.get(d.get("turn_id", ""))
-        if t is None or e["type"] not in SENTENCE_TYPES or not isinstance(d.get("index"), int):
-            continue
+        if t is None or e["type"] not in SENTENCE_TYPES or not isinstance(d.get("index"), int) or d.get("revision"):
+            continue  # revisions (later edits) do not change when the original became playable
         i = d["index"]
         t["ready"][i] = max(t["ready"].get(i, 0.0), _ts(e) - t0)
         if e["type"] in ("MotionPlanned", "StageFailed"):
@@ -134,16 +108,8 @@ def expected_plan(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def staff(browser: Any, daphne_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    username = _create_staff(_daphne_home(tmp_path_factory))
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
-    page = context.new_page()
-    page.goto(daphne_server + "/admin/login/?next=/admin/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("[type=submit]")
-    page.wait_for_url("**/admin/")
-    page.close()
+def staff(browser: Any, daphne: Daphne) -> Iterator[Any]:
+    context = staff_context(browser, daphne)
     yield context
     context.close()
 
@@ -175,11 +141,11 @@ def recorded(staff: Any, daphne_server: str) -> dict[str, Any]:
     return {"sid": sid, "events": events, "plan": plan}
 
 
-def open_replay(context: Any, base: str, sid: str) -> Any:
+def open_replay(context: Any, base: str, sid: str, query: str = "") -> Any:
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(f"{base}/replay/{sid}/?fps=10")
+    page.goto(f"{base}/replay/{sid}/?fps=10{query}")
     page.wait_for_function("window.__replay && window.__replay.state().loaded", timeout=60_000)
     page.wait_for_function("window.__replay.state().frames > 2", timeout=60_000)
     return page
@@ -194,6 +160,12 @@ def first_starts(page: Any) -> dict[str, float]:
     starts: list[dict[str, Any]] = page.evaluate("window.__replay.starts()")
     seek = max(s["seek"] for s in starts)
     return {s["turn"]: s["startAt"] for s in starts if s["index"] == 0 and s["seek"] == seek}
+
+
+def reply_gap(page: Any, plan: list[dict[str, Any]], rate: float = 1) -> tuple[float, float]:
+    """From turn 1's reply to turn 2's: on the page's audio clock, and as recorded (at `rate`)."""
+    starts = first_starts(page)
+    return starts[plan[1]["id"]] - starts[plan[0]["id"]], (plan[1]["audio"] - plan[0]["audio"]) / rate
 
 
 def spoken_texts(page: Any) -> list[str]:
@@ -225,9 +197,7 @@ def test_replay_plays_the_session_as_recorded(staff: Any, daphne_server: str, re
     assert max(s["mouth"] for s in playing) > 0.3  # the mouth moved with the voice
     assert any(a["name"].startswith("sentence-") for s in playing for a in s["actions"])  # the recorded motion
     # Turn 2's reply starts as long after turn 1's as it did in the original session.
-    starts = first_starts(page)
-    gap = starts[plan[1]["id"]] - starts[plan[0]["id"]]
-    expected = plan[1]["audio"] - plan[0]["audio"]
+    gap, expected = reply_gap(page, plan)
     assert abs(gap - expected) < TOLERANCE_S, (gap, expected)
     assert expected > 2.0  # the pause is real, not the next sentence following at once
     # The log holds both turns with all their sentences.
@@ -266,9 +236,7 @@ def test_double_speed_halves_the_gap(staff: Any, daphne_server: str, recorded: d
     wait_ended(page, 60)
     plan = recorded["plan"]
     assert spoken_texts(page) == [s for t in plan for s in t["texts"]]
-    starts = first_starts(page)
-    gap = starts[plan[1]["id"]] - starts[plan[0]["id"]]
-    expected = (plan[1]["audio"] - plan[0]["audio"]) / 2
+    gap, expected = reply_gap(page, plan, rate=2)
     assert abs(gap - expected) < TOLERANCE_S, (gap, expected)
     # The voice itself runs at double speed: a sentence lasts half its recorded duration.
     all_starts: list[dict[str, Any]] = page.evaluate("window.__replay.starts()")
@@ -293,5 +261,107 @@ def test_jump_to_turn_two_starts_there(staff: Any, daphne_server: str, recorded:
     screenshot(page, "replay-5-jumped")
     wait_ended(page)
     assert spoken_texts(page) == plan[1]["texts"]
+    assert not page.errors, page.errors
+    page.close()
+
+
+# --- A session that is still live ------------------------------------------------------------
+
+
+def test_replay_follows_a_session_whose_reply_is_still_coming(staff: Any, daphne: Daphne) -> None:
+    """The replay opens while turn 2 waits for its reply; the reply is stored sentence by sentence later."""
+    made = daphne.call("session", title="Повтор: живая сессия", replies=[["Ответ на первый вопрос."]],
+                       open_question="А что дальше?")
+    sid, live_turn = made["session"], made["turns"][1]
+    page = open_replay(staff, daphne.url, sid)
+    assert page.evaluate("window.__replay.state().following")
+    page.click("[data-play]")
+    later = ["Эта фраза пришла позже.", "А эта ещё позже."]
+    daphne.call("finish_turn", session_id=sid, turn_id=live_turn, sentences=later, pause_s=1.0)
+    wait_ended(page, 120)
+    assert spoken_texts(page) == ["Ответ на первый вопрос.", *later]
+    starts = [s for s in page.evaluate("window.__replay.starts()") if s["turn"] == live_turn]
+    assert [s["index"] for s in starts] == [0, 1] and all(s["audio"] for s in starts)  # both spoken, with audio
+    assert not page.evaluate("window.__replay.state().following")  # it stopped polling once the turn ended
+    assert all(s in page.inner_text("[data-log]") for s in later)
+    assert page.inner_text("[data-status]").strip() == "Повтор окончен"
+    assert not page.errors, page.errors
+    page.close()
+
+
+# --- Revisions: original or latest ------------------------------------------------------------
+
+ORIGINAL_TEXTS = ["Исходная первая фраза.", "Вторая фраза без готовой правки."]
+REVISED_TEXT = "Исправленная первая фраза, она длиннее."
+
+
+@pytest.fixture(scope="module")
+def revised(daphne: Daphne, staff: Any) -> dict[str, Any]:
+    """One turn of two sentences: sentence 0 has a complete revision 1 (2 s of audio instead of 1 s)
+    and an unfinished revision 2; sentence 1 has only an unfinished revision."""
+    made = daphne.call("session", title="Повтор: правки", replies=[ORIGINAL_TEXTS])
+    sid, turn = made["session"], made["turns"][0]
+    daphne.call("revise", session_id=sid, turn_id=turn, index=0, text=REVISED_TEXT, seconds=2.0)
+    daphne.call("revise", session_id=sid, turn_id=turn, index=0, text="Правка без звука.", seconds=1.5, complete=False)
+    daphne.call("revise", session_id=sid, turn_id=turn, index=1, text="Тоже не готова.", seconds=1.5, complete=False)
+    page = staff.new_page()
+    page.goto(daphne.url + "/admin/")
+    events = _events(page, sid)
+    page.close()
+    audio = {(e["data"]["index"], e["data"].get("revision", 0)): e["data"]["audio"]["url"]
+             for e in events if e["type"] == "SpeechSynthesized"}
+    return {"sid": sid, "turn": turn, "audio": audio, "plan": expected_plan(events)}
+
+
+def played(page: Any) -> list[dict[str, Any]]:
+    """Each sentence as it started: index, text, audio URL, revision (one run from the start)."""
+    page.click("[data-play]")
+    wait_ended(page)
+    starts: list[dict[str, Any]] = page.evaluate("window.__replay.starts()")
+    return [s for s in starts if s["seek"] == max(x["seek"] for x in starts)]
+
+
+def marks(page: Any) -> list[str]:
+    found: list[str] = page.eval_on_selector_all("[data-log] .sentence", "els => els.map((e) => e.dataset.mark || '')")
+    return found
+
+
+def test_latest_revision_plays_the_revised_sentence(staff: Any, daphne: Daphne, revised: dict[str, Any]) -> None:
+    page = open_replay(staff, daphne.url, revised["sid"], "&revision=latest")
+    assert page.get_attribute("[data-revision='latest']", "aria-pressed") == "true"
+    starts = played(page)
+    screenshot(page, "replay-6-latest-revision")
+    assert [s["text"] for s in starts] == [REVISED_TEXT, ORIGINAL_TEXTS[1]]
+    assert [s["audio"] for s in starts] == [revised["audio"][(0, 1)], revised["audio"][(1, 0)]]
+    assert [s["revision"] for s in starts] == [1, 0]  # sentence 1's revision never finished rendering
+    assert spoken_texts(page) == [REVISED_TEXT, ORIGINAL_TEXTS[1]]
+    assert marks(page) == ["правка 1", ""]
+    # When the reply starts is the original recording's; the revised sentence lasts as long as its new audio.
+    turn = page.evaluate("window.__replay.turns()")[0]
+    assert abs(turn["audioPos"] - revised["plan"][0]["audio"]) < TOLERANCE_S
+    s0 = turn["sentences"][0]
+    assert abs((s0["end"] - s0["start"]) - 2.0) < TOLERANCE_S
+    assert not page.errors, page.errors
+    page.close()
+
+
+def test_original_plays_as_recorded_and_the_control_switches(
+    staff: Any, daphne: Daphne, revised: dict[str, Any]
+) -> None:
+    page = open_replay(staff, daphne.url, revised["sid"])
+    assert page.get_attribute("[data-revision='original']", "aria-pressed") == "true"
+    starts = played(page)
+    assert [s["text"] for s in starts] == ORIGINAL_TEXTS
+    assert [s["audio"] for s in starts] == [revised["audio"][(0, 0)], revised["audio"][(1, 0)]]
+    assert marks(page) == ["есть правка 1", ""]
+    turn = page.evaluate("window.__replay.turns()")[0]
+    assert abs(turn["audioPos"] - revised["plan"][0]["audio"]) < TOLERANCE_S
+    # The control: the latest revision from here on, and the address says so.
+    page.click("[data-revision='latest']")
+    assert page.evaluate("location.search").endswith("revision=latest")
+    page.click("[data-turns] li:nth-child(1) button")  # from the turn's start again
+    page.wait_for_function("window.__replay.subtitle()", timeout=30_000, polling=50)
+    assert page.evaluate("window.__replay.subtitle()") == REVISED_TEXT
+    assert marks(page)[0] == "правка 1"
     assert not page.errors, page.errors
     page.close()
