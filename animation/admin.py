@@ -368,7 +368,9 @@ class AvatarAdmin(_AvatarAdminBase):
 
     @admin.display(description="файл")
     def glb_link(self, obj: Avatar) -> SafeString:
-        return format_html('<a href="{}">{}</a> ({} КБ)', obj.glb.url, obj.glb.name, obj.glb.size // 1024)
+        # Media storage is not served: the file comes through the page's own GLB route.
+        url = reverse("avatar-glb", args=(obj.pk,))
+        return format_html('<a href="{}">{}</a> ({} КБ)', url, obj.glb.name, obj.glb.size // 1024)
 
     @admin.display(description="морфы")
     def morph_summary(self, obj: Avatar) -> str:

@@ -8,7 +8,7 @@
 // clip keeps running until the text can be played again.
 
 import * as THREE from "three";
-import { Stage } from "../avatar/scene.js";
+import { Stage, frameTimer } from "../avatar/scene.js";
 import { buildDefaultAvatar } from "../avatar/avatar.js";
 import { AvatarDriver } from "../avatar/driver.js";
 import { BONE_NAMES } from "../avatar/rig.js";
@@ -184,12 +184,7 @@ class PresetPreview {
       // No WebGL: the panel still checks the tracks; the avatar just is not drawn.
       this.stage = null;
       this.panel.querySelector("[data-preview-fallback]").hidden = false;
-      let last = performance.now();
-      setInterval(() => {
-        const now = performance.now();
-        frame((now - last) / 1000);
-        last = now;
-      }, 50);
+      frameTimer(frame);
     }
   }
 

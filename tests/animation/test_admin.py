@@ -376,6 +376,11 @@ def test_upload_a_glb_with_oculus_visemes(admin_client: Client, settings: Any) -
     page = admin_client.get(f"{AVATARS}{avatar.pk}/change/").content.decode()
     assert "15 из 15" in page and "viseme_aa" in page and "eyesClosed" in page
     assert selectors.viseme_mapping(avatar)["D"] == {"viseme_aa": 1.0}
+    # The link to the file works (media storage itself is not served).
+    link = f'href="/avatars/{avatar.pk}/model.glb"'
+    assert link in page
+    served = admin_client.get(f"/avatars/{avatar.pk}/model.glb")
+    assert served.status_code == 200 and served.getvalue()[:4] == b"glTF"
 
 
 def test_upload_arkit(admin_client: Client) -> None:
