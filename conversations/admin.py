@@ -55,35 +55,37 @@ def _failures() -> QuerySet[StoredEvent]:
     return StoredEvent.objects.filter(session=OuterRef("pk"), type="StageFailed")
 
 
-class HasFailuresFilter(admin.SimpleListFilter):
+class _HasEventFilter(admin.SimpleListFilter):
+    """Sessions whose log has (or has not) an event of ``event_type``."""
+
+    event_type = ""
+    labels = ("", "")  # (has, has not)
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", self.labels[0]), ("no", self.labels[1])]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # The log, not the projection: e.g. a failure outside any turn is still a failure.
+        found = Exists(StoredEvent.objects.filter(session=OuterRef("pk"), type=self.event_type))
+        if self.value() == "yes":
+            return queryset.filter(found)
+        if self.value() == "no":
+            return queryset.exclude(found)
+        return queryset
+
+
+class HasFailuresFilter(_HasEventFilter):
     title = "сбои"
     parameter_name = "failures"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "есть сбои"), ("no", "без сбоев")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if self.value() == "yes":
-            return queryset.filter(Exists(_failures()))
-        if self.value() == "no":
-            return queryset.exclude(Exists(_failures()))
-        return queryset
+    event_type = "StageFailed"
+    labels = ("есть сбои", "без сбоев")
 
 
-class HasRevisionsFilter(admin.SimpleListFilter):
+class HasRevisionsFilter(_HasEventFilter):
     title = "правки"
     parameter_name = "revised"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "есть правки или перерендер"), ("no", "без правок")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        revised = StoredEvent.objects.filter(session=OuterRef("pk"), type="SentenceRevised")
-        if self.value() == "yes":
-            return queryset.filter(Exists(revised))
-        if self.value() == "no":
-            return queryset.exclude(Exists(revised))
-        return queryset
+    event_type = "SentenceRevised"
+    labels = ("есть правки или перерендер", "без правок")
 
 
 class _EngineFilter(admin.SimpleListFilter):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 import uuid
 
 import pytest
 
-from conversations import archive, eventstore, projections, services
+from conversations import archive, eventstore, projections, selectors, services
 from conversations.models import Session
-from synthesis import artifacts
+from synthesis import artifacts, dispatch
 from tests.helpers import wait_for_turn
 
 pytestmark = [pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -43,6 +44,30 @@ def test_export_then_import_gives_back_the_same_session() -> None:
     assert speech and all(artifacts.read(e.data["audio"])[:4] == b"RIFF" for e in speech)
     with pytest.raises(archive.ArchiveError, match="already exists"):
         archive.import_session(io.BytesIO(data))
+
+
+def test_revisions_travel_with_the_session() -> None:
+    session_id = _recorded_session()
+    turn_id = eventstore.read(session_id, types=["UserMessageReceived"])[0].data["turn_id"]
+    services.revise_sentence(session_id, turn_id, 1, text="Два с половиной!", editor="anna")
+    requested = services.rerender_session(session_id)
+    while not (status := selectors.render_status(session_id, requested.data["render_id"])) or not status.completed:
+        time.sleep(0.05)
+    assert dispatch.wait_idle(60)
+    before = [e.to_json() for e in eventstore.read(session_id)]
+    transcript = projections.snapshot(session_id)
+    revised_audio = [
+        e.data["audio"] for e in eventstore.read(session_id, types=["SpeechSynthesized"]) if e.data["revision"]
+    ]
+    assert len(revised_audio) >= 3  # the edit, and one per sentence for the re-render
+    data = _archive(session_id)
+    Session.objects.filter(id=session_id).delete()
+    assert archive.import_session(io.BytesIO(data)) == session_id
+    assert [e.to_json() for e in eventstore.read(session_id)] == before
+    assert projections.snapshot(session_id) == transcript
+    assert any(s["revisions"] for t in transcript for s in t["sentences"])
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        assert {f"artifacts/{ref['sha256']}" for ref in revised_audio} <= set(tar.getnames())
 
 
 def _rewrite(data: bytes, change: dict[str, bytes | None]) -> bytes:
