@@ -55,7 +55,10 @@ class RevisionForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._choices("emotion", [("", "определить по тексту"), *((e, EMOTION_LABELS[e]) for e in EMOTIONS)])
-        names = sorted(set(animation_selectors.list_presets().values_list("name", flat=True)))
+        # Gestures play once over the sentence: loops (idle and the like) cannot be one.
+        names = sorted(set(
+            animation_selectors.list_presets().filter(loop=False).values_list("name", flat=True)
+        ))
         current = self.initial.get("action")
         if current and current not in names:  # a gesture the LLM asked for that no preset has
             names.append(current)

@@ -55,6 +55,8 @@ def test_edit_form_saves_a_revision_that_is_rendered_and_shown_beside_the_origin
     form = admin_client.get(url)
     assert form.status_code == 200
     assert "Как дела?" in form.content.decode() and form.context["current_revision"] == 0
+    gestures = [value for value, _ in form.context["form"].fields["action"].choices]
+    assert "nod" in gestures and "wave" in gestures and "idle" not in gestures  # a loop is no gesture
     reply = admin_client.post(url, {"text": "Как ваши дела сегодня?", "emotion": "happy", "action": "nod"})
     assert reply.status_code == 302 and reply["Location"].startswith(f"{SESSIONS}{session_id}/change/")
     (revised,) = eventstore.read(session_id, types=["SentenceRevised"])
@@ -66,6 +68,9 @@ def test_edit_form_saves_a_revision_that_is_rendered_and_shown_beside_the_origin
     page = admin_client.get(f"{SESSIONS}{session_id}/change/").content.decode()
     assert "Как дела?" in page and "Как ваши дела сегодня?" in page and "правка 1" in page
     revision = TranscriptRevision.objects.get(revision=1)
+    assert revision.motion_preset and revision.chosen_emotion == "happy"
+    motion = selectors.sentence_event(selectors.turn_events(session_id, turn_id), "MotionPlanned", 1, 1)
+    assert motion is not None and motion.data["keyframes"]["action"] == "nod"  # the chosen gesture plays
     original = revision.sentence
     for sha in (original.audio_sha256, revision.audio_sha256):
         assert f'src="/api/sessions/{session_id}/artifacts/{sha}"' in page
