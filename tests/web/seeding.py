@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 
 from animation import services as animation_services
 from animation.models import Avatar, VisemeMapping
@@ -137,6 +138,18 @@ def create_staff(username: str, password: str) -> None:
     user.is_staff = True
     user.set_password(password)
     user.save()
+    emit({"username": username})
+
+
+def create_editor(username: str, password: str) -> None:
+    """A staff user who may look at sessions and edit/re-render them (not a superuser)."""
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    user.is_staff = True
+    user.set_password(password)
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label="conversations", codename__in=["view_session", "revise_session"]
+    ))
     emit({"username": username})
 
 
