@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from django.db.models import Q
 
 from . import eventstore
 from .eventstore import RecordedEvent
@@ -16,6 +19,20 @@ from .models import StoredEvent
 def turn_events(session_id: uuid.UUID | str, turn_id: str) -> list[RecordedEvent]:
     """Every event of one turn, in log order (the user message included)."""
     rows = StoredEvent.objects.filter(session_id=session_id, data__turn_id=str(turn_id)).order_by("seq")
+    return [eventstore._to_recorded(r) for r in rows]
+
+
+def sentence_events(
+    session_id: uuid.UUID | str, turn_id: str, indexes: Iterable[int]
+) -> list[RecordedEvent]:
+    """The events of some sentences of a turn (every revision), and whether the turn was
+    interrupted: what one sentence's stage needs, without decoding the whole turn (a
+    turn's log grows with each revision, and motion keyframes are large)."""
+    rows = (
+        StoredEvent.objects.filter(session_id=session_id, data__turn_id=str(turn_id))
+        .filter(Q(data__index__in=list(indexes)) | Q(type="TurnInterrupted"))
+        .order_by("seq")
+    )
     return [eventstore._to_recorded(r) for r in rows]
 
 
@@ -127,22 +144,33 @@ class RenderStatus:
         return 100 if not self.total else round(100 * self.rendered / self.total)
 
 
-_RENDER_TYPES = ("SessionRerenderRequested", "SessionRerenderCompleted", "MotionPlanned", "StageFailed")
+def _rendered_keys(session_id: uuid.UUID | str) -> tuple[set[tuple[str, int, int]], dict[tuple[str, int, int], int]]:
+    """(turn, index, revision) of every revision with its motion planned, and failures per revision.
+
+    Only the keys are read, not the events: motion keyframes are large and a session's
+    log grows with every re-render.
+    """
+    rows = StoredEvent.objects.filter(session_id=session_id, type__in=("MotionPlanned", "StageFailed")).values_list(
+        "type", "data__turn_id", "data__index", "data__revision"
+    )
+    planned: set[tuple[str, int, int]] = set()
+    failed: dict[tuple[str, int, int], int] = defaultdict(int)
+    for event_type, turn_id, index, revision in rows:
+        if not revision or turn_id is None:  # revision 0 (or stored before revisions): the live turn's
+            continue
+        key = (str(turn_id), int(index), int(revision))
+        if event_type == "MotionPlanned":
+            planned.add(key)
+        else:
+            failed[key] += 1
+    return planned, failed
 
 
 def render_statuses(session_id: uuid.UUID | str) -> list[RenderStatus]:
     """Every re-render of the session, oldest first, with its progress."""
-    events = eventstore.read(session_id, types=_RENDER_TYPES)
+    events = eventstore.read(session_id, types=("SessionRerenderRequested", "SessionRerenderCompleted"))
     completed = {e.data["render_id"] for e in events if e.type == "SessionRerenderCompleted"}
-    planned: set[tuple[str, int, int]] = set()
-    failed: dict[tuple[str, int, int], int] = defaultdict(int)
-    for e in events:
-        if e.data.get("revision") and e.data.get("turn_id") is not None:
-            key = (e.data["turn_id"], e.data["index"], e.data["revision"])
-            if e.type == "MotionPlanned":
-                planned.add(key)
-            elif e.type == "StageFailed":
-                failed[key] += 1
+    planned, failed = _rendered_keys(session_id)
     statuses = []
     for e in events:
         if e.type != "SessionRerenderRequested":

@@ -307,7 +307,8 @@ def _sentence_context(
     the revision or (for the live revision 0) the user interrupted the turn: its
     pending sentences are cancelled. A revision is rendered even for an interrupted
     turn: staff asked for it."""
-    events = selectors.turn_events(session_id, turn_id)
+    # This sentence and the one before it (motion continues its idle phase).
+    events = selectors.sentence_events(session_id, turn_id, (index - 1, index))
     if selectors.sentence_event(events, own_type, index, revision) is not None:
         return None
     if revision == 0 and selectors.is_interrupted(events):
@@ -484,7 +485,8 @@ def _finish(session_id: str, turn_id: str, index: int, revision: int) -> None:
     if revision == 0:
         complete_turn_if_done(session_id, turn_id)
         return
-    revised = selectors.sentence_event(selectors.turn_events(session_id, turn_id), "SentenceRevised", index, revision)
+    events = selectors.sentence_events(session_id, turn_id, (index,))
+    revised = selectors.sentence_event(events, "SentenceRevised", index, revision)
     if revised is not None and revised.data.get("render_id"):
         complete_render_if_done(session_id, str(revised.data["render_id"]))
 
