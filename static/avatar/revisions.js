@@ -7,7 +7,7 @@
 //
 // The live page plays only revision 0: it drops every revision event (isRevisionEvent).
 // The replay page can play, for each sentence, its latest revision whose rendering is
-// complete (its MotionPlanned, or a text-only TTS failure, for that revision exists):
+// complete (its MotionPlanned exists: motion ends every sentence's chain, text-only ones too):
 // selectRevision() turns the log into the one the Player and the log follow, where the
 // revision's events stand in for the original's stage events, at the original's time, so
 // the turns and sentences start when they did in the recorded session.
@@ -33,8 +33,7 @@ const sentenceKey = (d) => `${d.turn_id}:${d.index}`;
 const isSentenceEvent = (f) => Number.isInteger(f.data?.index) && !!f.data?.turn_id;
 
 function completes(frame) {
-  const d = frame.data;
-  return frame.type === "MotionPlanned" || (frame.type === "StageFailed" && d.stage === "tts" && d.fallback === "text-only");
+  return frame.type === "MotionPlanned";
 }
 
 /**

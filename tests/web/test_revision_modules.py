@@ -60,6 +60,8 @@ def session_log() -> list[dict[str, Any]]:
                              "reason": "rerender", "editor": "anna", "render_id": "r1"}),
         ("StageFailed", {"stage": "tts", "error": "down", "fallback": "text-only", "turn_id": TURN, "index": 0,
                          "revision": 2}),
+        ("MotionPlanned", {"turn_id": TURN, "index": 0, "revision": 2, "preset": "idle", "preset_version": 1,
+                           "keyframes": {"duration": 1.0, "tracks": []}}),
         *_stage_events(1, 1, "/a/1-1")[:2],
         ("SessionRerenderCompleted", {"render_id": "r1", "sentence_count": 2, "failures": 1}),
     ]
@@ -115,10 +117,19 @@ def test_the_replay_picks_the_latest_complete_revision(module_page: Any) -> None
     rows = result["latest"]["rows"]
     assert rows[1][:5] == ["SentenceGenerated", 0, 0, "Первая, исправленная.", None]
     sentence0 = [r for r in rows if r[1] == 0 and r[0] != "SentenceGenerated"]
-    assert [r[:3] for r in sentence0] == [["StageFailed", 0, 2]]  # its revision's only stage event
+    assert [r[:3] for r in sentence0] == [["StageFailed", 0, 2], ["MotionPlanned", 0, 2]]  # its revision's stages
     motion0 = next(f for f in frames if f["type"] == "MotionPlanned" and f["data"]["index"] == 0)
     assert sentence0[0][5] == motion0["ts"]  # at the time the original sentence became playable
     sentence1 = [r for r in rows if r[1] == 1]
     assert {r[2] for r in sentence1} == {0}  # the original, with its own audio
     assert ["SpeechSynthesized", 1, 0, None, "/a/1-0"] in [r[:5] for r in sentence1]
     assert [r[0] for r in rows][-2:] == ["ReplyGenerated", "TurnCompleted"]
+
+
+def test_a_revision_without_its_motion_is_not_complete(module_page: Any) -> None:
+    """A text-only revision counts once its motion (always the chain's last stage) is stored."""
+    frames = [f for f in session_log() if not (f["type"] == "MotionPlanned" and f["data"].get("revision") == 2)]
+    revised = module_page.evaluate(
+        "(frames) => Object.fromEntries(window.mods.revisions.selectRevision(frames, 'latest').revised)", frames,
+    )
+    assert revised == {f"{TURN}:0": 1}  # revision 2 is still rendering: the edit before it plays
