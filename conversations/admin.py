@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 else:
     _SessionAdminBase = _TurnAdminBase = admin.ModelAdmin
 
-STAGES = admin_views.STAGES
 # The request being rendered: read-only field callables get only the object, and the
 # transcript offers its "edit" links only to those who may use them.
 _request: ContextVar[HttpRequest | None] = ContextVar("session_admin_request", default=None)
@@ -251,7 +250,7 @@ class SessionAdmin(ReadOnlyMixin, _SessionAdminBase):
         request = _request.get()
         can_revise = request is not None and request.user.has_perm(admin_views.PERMISSION)
         context = {
-            "turns": [_turn_row(obj, turn, presets, can_revise) for turn in turns], "stages": STAGES,
+            "turns": [_turn_row(obj, turn, presets, can_revise) for turn in turns],
         }
         return SafeString(render_to_string("admin/conversations/session/transcript.html", context))
 

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from animation import selectors as animation_selectors
+from synthesis.config import STAGES
 from synthesis.factory import engines_in_use
 
 from . import selectors, services
@@ -27,8 +28,6 @@ from .domain.validation import EMOTIONS, MAX_SENTENCE_CHARS, InvalidRevision
 from .models import Session, TranscriptRevision, TranscriptSentence
 
 PERMISSION = "conversations.revise_session"
-RENDER_STAGES = ("sentiment", "tts", "lipsync", "motion")
-STAGES = ("llm", *RENDER_STAGES)
 EMOTION_LABELS = {"happy": "радость", "sad": "грусть", "neutral": "спокойствие", "thinking": "задумчивость"}
 
 
@@ -118,7 +117,7 @@ def rerender(request: HttpRequest, object_id: str, admin_site: Any) -> HttpRespo
     session = _session(object_id)
     try:
         requested = services.rerender_session(
-            session.pk, requested_by=request.user.get_username(), engines=engines_in_use(RENDER_STAGES),
+            session.pk, requested_by=request.user.get_username(), engines=engines_in_use(),
         )
     except services.RerenderInProgress as exc:
         messages.error(request, f"Перерендер уже идёт: {exc}")

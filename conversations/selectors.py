@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Q
 
 from . import eventstore
+from .domain.events import REVISION_EVENTS
 from .eventstore import RecordedEvent
 from .models import StoredEvent
 
@@ -58,8 +59,8 @@ def sentence_event(
 
 
 def original(events: list[RecordedEvent]) -> list[RecordedEvent]:
-    """The events of the live turn itself: without later revisions of its sentences."""
-    return [e for e in events if not e.data.get("revision") and e.type != "SentenceRevised"]
+    """The events of the conversation as it happened: without later revisions and re-renders."""
+    return [e for e in events if not e.data.get("revision") and e.type not in REVISION_EVENTS]
 
 
 def latest_revision(events: list[RecordedEvent], index: int) -> int:

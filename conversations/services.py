@@ -240,10 +240,10 @@ def revise_sentence(
     return recorded
 
 
-def _rendered_sentences(session_id: uuid.UUID | str) -> dict[str, list[RecordedEvent]]:
-    """Per turn, its events, for the turns that have sentences which were rendered live."""
+def _sentence_contents_by_turn(session_id: uuid.UUID | str) -> dict[str, list[RecordedEvent]]:
+    """Per turn, what says which sentences were rendered live and what each now says."""
     by_turn: dict[str, list[RecordedEvent]] = defaultdict(list)
-    for event in eventstore.read(session_id):
+    for event in eventstore.read(session_id, types=("SentenceGenerated", "SentenceRevised", "MotionPlanned")):
         if event.data.get("turn_id"):
             by_turn[event.data["turn_id"]].append(event)
     return by_turn
@@ -267,7 +267,7 @@ def rerender_session(
             raise RerenderInProgress(f"re-render {running.render_id} is still running ({running.percent} %)")
         render_id = str(uuid.uuid4())
         revisions: list[SentenceRevised] = []
-        for turn_id, events in _rendered_sentences(session_id).items():
+        for turn_id, events in _sentence_contents_by_turn(session_id).items():
             for index in sorted(
                 e.data["index"] for e in selectors.original(events) if e.type == "MotionPlanned"
             ):

@@ -12,7 +12,9 @@ from typing import Any
 import yaml
 from django.conf import settings
 
-STAGES: tuple[str, ...] = ("llm", "sentiment", "tts", "lipsync", "motion")
+# The stages each sentence goes through (and a revision is rendered with), after the LLM.
+SENTENCE_STAGES: tuple[str, ...] = ("sentiment", "tts", "lipsync", "motion")
+STAGES: tuple[str, ...] = ("llm", *SENTENCE_STAGES)
 
 # Environment variables that override the file (documented in the README).
 ENV_ENGINE = {

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .config import StageConfig, stage_config
+from .config import SENTENCE_STAGES, StageConfig, stage_config
 from .interfaces import Availability
 
 log = logging.getLogger("avatar.factory")
@@ -103,7 +103,7 @@ def candidates(stage: str) -> Iterator[Candidate]:
         yield Candidate(name, availability(stage, name, config))
 
 
-def engines_in_use(stages: Iterable[str]) -> dict[str, str]:
+def engines_in_use(stages: Iterable[str] = SENTENCE_STAGES) -> dict[str, str]:
     """Per stage, the engine that would run now: the first one available here."""
     chosen = {}
     for stage in stages:

@@ -477,15 +477,21 @@ def plan_motion(session_id: str, turn_id: str, index: int, enqueued_at: float, r
         timing=clock.timing(attempt.compute_s, **attempt.timing),
     )
     _append(session_id, [*attempt.failures, event])
-    _finish(session_id, turn_id, index, revision)
+    _finish(session_id, turn_id, index, revision, events)
 
 
-def _finish(session_id: str, turn_id: str, index: int, revision: int) -> None:
-    """Motion is the last stage: close the live turn, or the re-render the revision belongs to."""
+def _finish(
+    session_id: str, turn_id: str, index: int, revision: int, events: list[RecordedEvent] | None = None
+) -> None:
+    """Motion is the last stage: close the live turn, or the re-render the revision belongs to.
+
+    ``events``: the sentence's events as the stage read them (they hold its revision), if it did.
+    """
     if revision == 0:
         complete_turn_if_done(session_id, turn_id)
         return
-    events = selectors.sentence_events(session_id, turn_id, (index,))
+    if events is None:
+        events = selectors.sentence_events(session_id, turn_id, (index,))
     revised = selectors.sentence_event(events, "SentenceRevised", index, revision)
     if revised is not None and revised.data.get("render_id"):
         complete_render_if_done(session_id, str(revised.data["render_id"]))

@@ -255,5 +255,5 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {cls.TYPE: cls for cls in EVENT_CLAS
 SENTENCE_EVENTS = frozenset(
     {"SentenceGenerated", "SentimentAnalyzed", "SpeechSynthesized", "LipSyncGenerated", "MotionPlanned"}
 )
-# Stage events that render one revision of a sentence (carry ``revision``).
-RENDER_EVENTS = frozenset({"SentimentAnalyzed", "SpeechSynthesized", "LipSyncGenerated", "MotionPlanned"})
+# Events that exist only for revisions (the stage events that render one carry ``revision``).
+REVISION_EVENTS = frozenset({"SentenceRevised", "SessionRerenderRequested", "SessionRerenderCompleted"})

@@ -27,6 +27,6 @@ class Command(BaseCommand):
         require_session(opts["session"])
         events = eventstore.read(opts["session"], after_seq=opts["after"])
         if opts["original"]:
-            events = [e for e in selectors.original(events) if not e.type.startswith("SessionRerender")]
+            events = selectors.original(events)
         for event in events:
             self.stdout.write(event_json_line(event) if opts["json"] else describe(event))

@@ -13,8 +13,6 @@ from synthesis.factory import engines_in_use
 
 from ._output import require_session
 
-RENDER_STAGES = ("sentiment", "tts", "lipsync", "motion")
-
 
 class Command(BaseCommand):
     help = (
@@ -31,7 +29,7 @@ class Command(BaseCommand):
         require_session(opts["session"])
         try:
             requested = services.rerender_session(
-                opts["session"], requested_by="manage.py", engines=engines_in_use(RENDER_STAGES)
+                opts["session"], requested_by="manage.py", engines=engines_in_use()
             )
         except services.RerenderInProgress as exc:
             raise CommandError(str(exc)) from exc
