@@ -36,11 +36,8 @@ def _require_permission(request: HttpRequest) -> None:
         raise PermissionDenied("Нужно право «Can edit sentences and re-render sessions».")
 
 
-def _session(object_id: str) -> Session:
-    try:
-        session = Session.objects.filter(pk=uuid.UUID(str(object_id))).first()
-    except ValueError:
-        session = None
+def _session(object_id: uuid.UUID) -> Session:
+    session = Session.objects.filter(pk=object_id).first()  # the URL's converter made it a UUID
     if session is None:
         raise Http404("Нет такой сессии.")
     return session
@@ -70,7 +67,9 @@ class RevisionForm(forms.Form):
 
 
 @require_http_methods(["GET", "POST"])
-def revise_sentence(request: HttpRequest, object_id: str, turn_id: str, index: int, admin_site: Any) -> HttpResponse:
+def revise_sentence(
+    request: HttpRequest, object_id: uuid.UUID, turn_id: str, index: int, admin_site: Any
+) -> HttpResponse:
     _require_permission(request)
     session = _session(object_id)
     sentence = (
@@ -112,7 +111,7 @@ def revise_sentence(request: HttpRequest, object_id: str, turn_id: str, index: i
 
 
 @require_POST
-def rerender(request: HttpRequest, object_id: str, admin_site: Any) -> HttpResponse:
+def rerender(request: HttpRequest, object_id: uuid.UUID, admin_site: Any) -> HttpResponse:
     _require_permission(request)
     session = _session(object_id)
     try:
@@ -128,7 +127,7 @@ def rerender(request: HttpRequest, object_id: str, admin_site: Any) -> HttpRespo
 
 
 @require_GET
-def render_progress(request: HttpRequest, object_id: str, admin_site: Any) -> JsonResponse:
+def render_progress(request: HttpRequest, object_id: uuid.UUID, admin_site: Any) -> JsonResponse:
     """Progress of the session's re-renders, polled by the change page."""
     session = _session(object_id)
     return JsonResponse({"renders": [render_row(s) for s in selectors.render_statuses(session.pk)]})
